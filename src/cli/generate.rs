@@ -1,0 +1,118 @@
+//! `normscope generate [PROMPT]`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use normscope::generate::{self, chat, SamplingConfig};
+
+use super::{print_json, Common};
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The prompt (or use --prompt-file).
+    pub prompt: Option<String>,
+    /// Read the prompt from a UTF-8 file.
+    #[arg(long, conflicts_with = "prompt")]
+    pub prompt_file: Option<PathBuf>,
+    /// Apply the model's chat template (the prompt is the user's message).
+    #[arg(long)]
+    pub chat: bool,
+    /// System message for --chat.
+    #[arg(long, requires = "chat")]
+    pub system: Option<String>,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f64,
+    /// Sample among the k most likely tokens.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Nucleus sampling threshold.
+    #[arg(long, default_value_t = 0.9)]
+    pub top_p: f64,
+    /// Penalty on recently generated tokens (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// How many recent tokens the penalty considers.
+    #[arg(long, default_value_t = 64)]
+    pub repeat_last_n: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 299792458)]
+    pub seed: u64,
+    /// Run without these blocks, e.g. `20,21`.
+    #[arg(long, value_delimiter = ',')]
+    pub skip_layers: Vec<usize>,
+}
+
+pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
+    let prompt = match (&args.prompt, &args.prompt_file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(f)) => {
+            let bytes = std::fs::read(f).with_context(|| format!("{}", f.display()))?;
+            String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("{}: the prompt file is not UTF-8", f.display()))?
+        }
+        (None, None) => anyhow::bail!("no prompt: pass PROMPT or --prompt-file"),
+    };
+    if prompt.is_empty() {
+        anyhow::bail!("the prompt is empty");
+    }
+    let sampling = SamplingConfig {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: (args.top_p < 1.0).then_some(args.top_p),
+        repeat_penalty: args.repeat_penalty,
+        repeat_last_n: args.repeat_last_n,
+        seed: args.seed,
+    };
+    sampling.validate()?;
+    if args.max_tokens == 0 {
+        anyhow::bail!("--max-tokens must be at least 1");
+    }
+    let mut lm = common.load_model()?;
+    lm.model.set_skip_layers(&args.skip_layers)?;
+    let text = if args.chat {
+        let mut messages = Vec::new();
+        if let Some(s) = &args.system {
+            messages.push(chat::Message { role: "system".into(), content: s.clone() });
+        }
+        messages.push(chat::Message { role: "user".into(), content: prompt.clone() });
+        chat::render(&lm.chat, &messages)?
+    } else {
+        prompt.clone()
+    };
+    let ids = generate::encode(&lm, &text)?;
+    let json = common.json;
+    let mut stdout = std::io::stdout();
+    let mut on_text = |piece: &str| -> normscope::Result<()> {
+        if !json {
+            stdout
+                .write_all(piece.as_bytes())
+                .and_then(|_| stdout.flush())
+                .map_err(|e| normscope::Error::io("<stdout>", e))?;
+        }
+        Ok(())
+    };
+    let gen = generate::generate(&lm, &ids, args.max_tokens, &sampling, &mut on_text)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "model": lm.path, "format": lm.format, "prompt": text,
+            "prompt_ids": gen.prompt_ids, "generated_ids": gen.generated_ids,
+            "text": gen.text, "stopped_at_eos": gen.stopped_at_eos,
+            "sampling": sampling, "skip_layers": lm.model.skipped_layers(),
+            "timings": gen.timings,
+        }));
+    }
+    println!();
+    let t = &gen.timings;
+    eprintln!(
+        "prompt: {} tokens at {:.1} t/s | generated: {} tokens at {:.1} t/s | first token after {:.0} ms",
+        t.prompt_tokens, t.prompt_tokens_per_sec, t.generated_tokens,
+        t.generation_tokens_per_sec, t.time_to_first_token_s * 1e3
+    );
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Text generation: prefill, then one token at a time through the KV cache,
+//! streaming decoded text as it comes.
+
+pub mod chat;
+pub mod sampling;
+
+use std::time::Instant;
+
+use candle_core::{Tensor, D};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::weights::LoadedModel;
+pub use sampling::SamplingConfig;
+
+/// Wall-clock figures of one generation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timings {
+    /// Prompt length.
+    pub prompt_tokens: usize,
+    /// Prompt tokens per second during prefill.
+    pub prompt_tokens_per_sec: f64,
+    /// Tokens generated.
+    pub generated_tokens: usize,
+    /// Tokens per second after the first (decode only).
+    pub generation_tokens_per_sec: f64,
+    /// Seconds from start to the first generated token.
+    pub time_to_first_token_s: f64,
+    /// Seconds for the whole generation.
+    pub total_s: f64,
+}
+
+/// The result of one generation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Generation {
+    /// The prompt's token ids.
+    pub prompt_ids: Vec<u32>,
+    /// The generated ids, including the EOS that ended generation.
+    pub generated_ids: Vec<u32>,
+    /// The generated text (without the final EOS token's text).
+    pub text: String,
+    /// True when an EOS token ended generation.
+    pub stopped_at_eos: bool,
+    /// Timing figures.
+    pub timings: Timings,
+}
+
+/// Tokenizes `text` without adding special tokens (the model's convention: no BOS).
+pub fn encode(lm: &LoadedModel, text: &str) -> Result<Vec<u32>> {
+    let enc = lm
+        .tokenizer
+        .encode(text, false)
+        .map_err(|e| Error::usage(format!("cannot tokenize the prompt: {e}")))?;
+    Ok(enc.get_ids().to_vec())
+}
+
+/// Generates up to `max_tokens` tokens after `prompt_ids`, calling `on_text` with
+/// each piece of decoded text as soon as it is complete.
+pub fn generate(
+    lm: &LoadedModel,
+    prompt_ids: &[u32],
+    max_tokens: usize,
+    sampling: &SamplingConfig,
+    on_text: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<Generation> {
+    sampling.validate()?;
+    if prompt_ids.is_empty() {
+        return Err(Error::usage("the prompt is empty"));
+    }
+    if max_tokens == 0 {
+        return Err(Error::usage("--max-tokens must be at least 1"));
+    }
+    let ctx = lm.model.cfg.max_position_embeddings;
+    if prompt_ids.len() >= ctx {
+        return Err(Error::usage(format!(
+            "the prompt has {} tokens; the model's context is {ctx} tokens",
+            prompt_ids.len()
+        )));
+    }
+    let max_tokens = max_tokens.min(ctx - prompt_ids.len());
+    let device = lm.model.device();
+    let mut processor = sampling.processor();
+    let mut cache = lm.model.new_cache();
+    let mut stream = lm.tokenizer.decode_stream(false);
+    let mut all: Vec<u32> = prompt_ids.to_vec();
+    let mut generated = Vec::new();
+    let mut text = String::new();
+    let mut stopped_at_eos = false;
+
+    let start = Instant::now();
+    let mut input = Tensor::new(prompt_ids, device)?.unsqueeze(0)?;
+    let mut prefill_s = 0.0;
+    let mut first_token_s = 0.0;
+    for step in 0..max_tokens {
+        let logits = lm.model.forward_last(&input, Some(&mut cache))?.squeeze(0)?;
+        if step == 0 {
+            prefill_s = start.elapsed().as_secs_f64();
+        }
+        let logits = if sampling.repeat_penalty != 1.0 {
+            let from = all.len().saturating_sub(sampling.repeat_last_n);
+            candle_transformers::utils::apply_repeat_penalty(&logits, sampling.repeat_penalty, &all[from..])?
+        } else {
+            logits
+        };
+        let next = processor.sample(&logits)?;
+        if step == 0 {
+            first_token_s = start.elapsed().as_secs_f64();
+        }
+        generated.push(next);
+        all.push(next);
+        if lm.eos_ids.contains(&next) {
+            stopped_at_eos = true;
+            break;
+        }
+        if let Some(piece) = stream
+            .step(next)
+            .map_err(|e| Error::usage(format!("cannot decode token {next}: {e}")))?
+        {
+            text.push_str(&piece);
+            on_text(&piece)?;
+        }
+        input = Tensor::new(&[next], device)?.unsqueeze(0)?;
+    }
+    let total_s = start.elapsed().as_secs_f64();
+    let decode_tokens = generated.len().saturating_sub(1);
+    let decode_s = total_s - first_token_s;
+    Ok(Generation {
+        prompt_ids: prompt_ids.to_vec(),
+        timings: Timings {
+            prompt_tokens: prompt_ids.len(),
+            prompt_tokens_per_sec: prompt_ids.len() as f64 / prefill_s.max(1e-9),
+            generated_tokens: generated.len(),
+            generation_tokens_per_sec: if decode_tokens > 0 { decode_tokens as f64 / decode_s.max(1e-9) } else { 0.0 },
+            time_to_first_token_s: first_token_s,
+            total_s,
+        },
+        generated_ids: generated,
+        text,
+        stopped_at_eos,
+    })
+}
+
+/// The id of the largest logit of a `(vocab,)` tensor.
+pub fn argmax(logits: &Tensor) -> Result<u32> {
+    Ok(logits.argmax(D::Minus1)?.to_scalar::<u32>()?)
+}

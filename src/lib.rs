@@ -1,0 +1,12 @@
+//! normscope: an inference runtime and laboratory for pretrained LLaMA-style
+//! language models. It loads Hugging Face safetensors folders and GGUF files,
+//! generates text, and reports what every block does to the residual stream.
+
+pub mod device;
+pub mod error;
+pub mod generate;
+pub mod model;
+pub mod output;
+pub mod weights;
+
+pub use error::{Error, Result};

@@ -1,0 +1,118 @@
+//! Grouped-query causal self-attention with RoPE and a preallocated KV cache.
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::kv_cache::KvCache;
+
+use super::linear::Linear;
+use super::rope::Rope;
+use crate::error::Result;
+
+/// Attention projections and head layout.
+#[derive(Debug, Clone)]
+pub struct Attention {
+    /// `(heads * head_dim, hidden)`.
+    pub q: Linear,
+    /// `(kv_heads * head_dim, hidden)`.
+    pub k: Linear,
+    /// `(kv_heads * head_dim, hidden)`.
+    pub v: Linear,
+    /// `(hidden, heads * head_dim)`.
+    pub o: Linear,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads.
+    pub num_kv_heads: usize,
+    /// Per-head width.
+    pub head_dim: usize,
+}
+
+impl Attention {
+    /// `(b, t, hidden) -> (b, t, hidden)` for positions `start..start + t`,
+    /// appending this call's keys and values to `cache` when given.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        start: usize,
+        cache: Option<&mut KvCache>,
+        differentiable: bool,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let q = self.q.forward(x)?.reshape((b, t, nh, hd))?.transpose(1, 2)?; // (b, nh, t, hd)
+        let k = self.k.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?; // (b, nkv, t, hd)
+        let v = self.v.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?;
+        let q = rope.apply(&q, start, differentiable)?;
+        let k = rope.apply(&k, start, differentiable)?;
+        let (k, v) = match cache {
+            Some(c) => c.append(&k.contiguous()?, &v.contiguous()?)?, // (b, nkv, T, hd)
+            None => (k, v),
+        };
+        let k = candle_transformers::utils::repeat_kv(k, nh / nkv)?; // (b, nh, T, hd)
+        let v = candle_transformers::utils::repeat_kv(v, nh / nkv)?;
+        let total = k.dim(2)?;
+        let dtype = q.dtype();
+        let scale = 1.0 / (hd as f64).sqrt();
+        let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?; // (b, nh, t, T)
+        let scores = scores.to_dtype(DType::F32)?;
+        let scores = if t > 1 {
+            let mask = causal_mask(t, total - t, x.device())?;
+            scores.broadcast_add(&mask)?
+        } else {
+            scores
+        };
+        let probs = if differentiable {
+            candle_nn::ops::softmax(&scores, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
+        let y = probs.to_dtype(dtype)?.matmul(&v.contiguous()?)?; // (b, nh, t, hd)
+        let y = y.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+        self.o.forward(&y)
+    }
+}
+
+/// Additive mask `(t, past + t)`: query i (at position past + i) may see keys
+/// 0..=past + i; later keys get -inf.
+///
+/// ```text
+/// past = 1, t = 3:   k0 k1 k2 k3
+///               q0 [  0  0 -∞ -∞ ]
+///               q1 [  0  0  0 -∞ ]
+///               q2 [  0  0  0  0 ]
+/// ```
+pub fn causal_mask(t: usize, past: usize, device: &Device) -> Result<Tensor> {
+    let total = past + t;
+    let data: Vec<f32> = (0..t)
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j > past + i {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    Ok(Tensor::from_vec(data, (t, total), device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_matches_the_picture() {
+        let m = causal_mask(3, 1, &Device::Cpu).unwrap();
+        let rows: Vec<Vec<f32>> = m.to_vec2().unwrap();
+        let inf = f32::NEG_INFINITY;
+        assert_eq!(
+            rows,
+            vec![
+                vec![0.0, 0.0, inf, inf],
+                vec![0.0, 0.0, 0.0, inf],
+                vec![0.0, 0.0, 0.0, 0.0]
+            ]
+        );
+    }
+}

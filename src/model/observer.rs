@@ -1,0 +1,42 @@
+//! The observer seam: the model reports each sublayer's input and update here.
+//!
+//! Hook names follow TransformerLens (`resid_pre`, `attn_out`, `resid_mid`,
+//! `mlp_out`, `resid_post`) so figures line up with Python tooling. Every
+//! method has an empty default and `()` implements the trait, so a forward
+//! pass with no observer compiles to the plain model.
+
+use candle_core::Tensor;
+
+use crate::error::Result;
+
+/// Receives the residual stream and each sublayer's update during a forward pass.
+/// All tensors are `(batch, seq, hidden)`.
+pub trait Observer {
+    /// Block `layer`'s input, before its attention sublayer.
+    fn resid_pre(&mut self, _layer: usize, _x: &Tensor) -> Result<()> {
+        Ok(())
+    }
+    /// The attention sublayer's update (what is added to the residual).
+    fn attn_out(&mut self, _layer: usize, _a: &Tensor) -> Result<()> {
+        Ok(())
+    }
+    /// The residual between attention and MLP.
+    fn resid_mid(&mut self, _layer: usize, _x: &Tensor) -> Result<()> {
+        Ok(())
+    }
+    /// The MLP sublayer's update.
+    fn mlp_out(&mut self, _layer: usize, _m: &Tensor) -> Result<()> {
+        Ok(())
+    }
+    /// Block `layer`'s output.
+    fn resid_post(&mut self, _layer: usize, _x: &Tensor) -> Result<()> {
+        Ok(())
+    }
+    /// The output of the final norm, before the LM head.
+    fn final_norm(&mut self, _x: &Tensor) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The no-op observer.
+impl Observer for () {}

@@ -1,0 +1,128 @@
+//! `normscope convert`: a GGUF -> a Hugging Face folder (dequantized weights
+//! with q/k rows put back in half-split RoPE order, config, tokenizer, chat template).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::json;
+
+use super::gguf::{gguf_name, GgufFile};
+use super::tokenizer::{gguf_token, gguf_tokenizer_json};
+use crate::error::{Error, Result};
+use crate::model::Config;
+use crate::output::StagedDir;
+
+/// Undoes llama.cpp's row permutation of `attn_q` / `attn_k` for interleaved RoPE:
+/// `w.reshape(n, head_dim/2, 2, cols).swapaxes(1, 2).reshape(rows, cols)`.
+pub fn unpermute_rows(w: &Tensor, n_heads: usize) -> Result<Tensor> {
+    let (rows, cols) = w.dims2()?;
+    let head_dim = rows / n_heads;
+    Ok(w
+        .reshape((n_heads, head_dim / 2, 2, cols))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((rows, cols))?)
+}
+
+/// The Hugging Face tensor names a checkpoint of `cfg` holds.
+pub fn hf_tensor_names(cfg: &Config) -> Vec<String> {
+    let mut names = vec!["model.embed_tokens.weight".to_string(), "model.norm.weight".to_string()];
+    if !cfg.tie_word_embeddings {
+        names.push("lm_head.weight".into());
+    }
+    for l in 0..cfg.num_layers {
+        for part in [
+            "input_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+            "self_attn.o_proj", "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj",
+            "mlp.down_proj",
+        ] {
+            names.push(format!("model.layers.{l}.{part}.weight"));
+        }
+    }
+    names
+}
+
+/// The name transformers uses for a dtype in `config.json`.
+pub fn dtype_name(dtype: DType) -> Result<&'static str> {
+    Ok(match dtype {
+        DType::F32 => "float32",
+        DType::F16 => "float16",
+        DType::BF16 => "bfloat16",
+        other => return Err(Error::usage(format!("cannot write weights as {other:?}"))),
+    })
+}
+
+/// Converts `input` (GGUF) into a Hugging Face folder `out`, with weights in `dtype`.
+pub fn convert_gguf(input: &Path, out: &Path, dtype: DType, force: bool) -> Result<()> {
+    let gguf = GgufFile::open(input)?;
+    let mut cfg = gguf.config()?;
+    let tokenizer = gguf_tokenizer_json(&gguf)?;
+    let staged = StagedDir::new(out, force)?;
+    let dtype_str = dtype_name(dtype)?;
+
+    let mut tensors = HashMap::new();
+    for name in hf_tensor_names(&cfg) {
+        let g = gguf_name(&name).expect("every HF llama name maps to GGUF");
+        if !gguf.content.tensor_infos.contains_key(&g) {
+            return Err(Error::format(input, format!("tensor `{g}` is missing")));
+        }
+        let mut w = gguf.qtensor(&g)?.dequantize(&Device::Cpu)?;
+        if name.ends_with("self_attn.q_proj.weight") {
+            w = unpermute_rows(&w, cfg.num_heads)?;
+        } else if name.ends_with("self_attn.k_proj.weight") {
+            w = unpermute_rows(&w, cfg.num_kv_heads)?;
+        }
+        tensors.insert(name, w.to_dtype(dtype)?);
+    }
+    candle_core::safetensors::save(&tensors, staged.path().join("model.safetensors"))?;
+
+    cfg.rope_interleaved = false;
+    write_json(staged.path(), "config.json", &serde_json::to_value(cfg.to_hf(dtype_str)).expect("config serializes"))?;
+    let mut gen = json!({"bos_token_id": cfg.bos_token_id, "do_sample": false});
+    gen["eos_token_id"] = json!(cfg.eos_token_ids);
+    write_json(staged.path(), "generation_config.json", &gen)?;
+    write_json(staged.path(), "tokenizer.json", &tokenizer)?;
+
+    let token = |id: Option<u32>| id.and_then(|i| gguf_token(&gguf, i));
+    let mut tok_cfg = json!({
+        "tokenizer_class": "GPT2Tokenizer",
+        "add_bos_token": gguf.content.metadata.get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok()).unwrap_or(false),
+        "clean_up_tokenization_spaces": false,
+        "model_max_length": cfg.max_position_embeddings,
+        "bos_token": token(cfg.bos_token_id),
+        "eos_token": token(cfg.eos_token_ids.first().copied()),
+    });
+    if let Some(t) = gguf.meta_str("tokenizer.chat_template") {
+        tok_cfg["chat_template"] = json!(t);
+    }
+    write_json(staged.path(), "tokenizer_config.json", &tok_cfg)?;
+    staged.commit()?;
+    Ok(())
+}
+
+fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<()> {
+    let path = dir.join(name);
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// llama.cpp's forward permutation, as its converter writes it.
+    fn permute_rows(w: &Tensor, n: usize) -> Tensor {
+        let (rows, cols) = w.dims2().unwrap();
+        w.reshape((n, 2, rows / n / 2, cols)).unwrap().transpose(1, 2).unwrap()
+            .contiguous().unwrap().reshape((rows, cols)).unwrap()
+    }
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permutation() {
+        let w = Tensor::arange(0f32, 3.0 * 8.0 * 5.0, &Device::Cpu).unwrap().reshape((24, 5)).unwrap();
+        let back = unpermute_rows(&permute_rows(&w, 3), 3).unwrap();
+        assert_eq!(back.to_vec2::<f32>().unwrap(), w.to_vec2::<f32>().unwrap());
+    }
+}
