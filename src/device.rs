@@ -8,9 +8,9 @@ use crate::error::{Error, Result};
 pub fn parse_device(spec: &str) -> Result<Device> {
     let (kind, index) = match spec.split_once(':') {
         Some((k, i)) => {
-            let i = i
-                .parse::<usize>()
-                .map_err(|_| Error::usage(format!("--device {spec}: `{i}` is not a device index")))?;
+            let i = i.parse::<usize>().map_err(|_| {
+                Error::usage(format!("--device {spec}: `{i}` is not a device index"))
+            })?;
             (k, i)
         }
         None => (spec, 0),
@@ -71,12 +71,24 @@ mod tests {
     #[test]
     fn devices_and_dtypes_parse_or_explain() {
         assert!(parse_device("cpu").unwrap().is_cpu());
-        assert!(parse_device("tpu").unwrap_err().to_string().contains("not known"));
-        assert!(parse_device("cuda:x").unwrap_err().to_string().contains("device index"));
+        assert!(parse_device("tpu")
+            .unwrap_err()
+            .to_string()
+            .contains("not known"));
+        assert!(parse_device("cuda:x")
+            .unwrap_err()
+            .to_string()
+            .contains("device index"));
         #[cfg(not(feature = "cuda"))]
-        assert!(parse_device("cuda").unwrap_err().to_string().contains("--features cuda"));
+        assert!(parse_device("cuda")
+            .unwrap_err()
+            .to_string()
+            .contains("--features cuda"));
         assert_eq!(parse_dtype("bf16").unwrap(), DType::BF16);
-        assert!(parse_dtype("f8").unwrap_err().to_string().contains("not known"));
+        assert!(parse_dtype("f8")
+            .unwrap_err()
+            .to_string()
+            .contains("not known"));
         assert_eq!(compute_dtype(DType::BF16, &Device::Cpu), DType::F32);
     }
 }

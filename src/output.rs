@@ -42,7 +42,10 @@ impl StagedDir {
             .prefix(&format!(".{}.partial-", file_name(dest)))
             .tempdir_in(&parent)
             .map_err(|e| Error::io(&parent, e))?;
-        Ok(Self { tmp: Some(tmp), dest: dest.to_path_buf() })
+        Ok(Self {
+            tmp: Some(tmp),
+            dest: dest.to_path_buf(),
+        })
     }
 
     /// The temporary folder to write into.
@@ -78,7 +81,11 @@ fn replace(tmp: &Path, dest: &Path) -> Result<()> {
         let old = parent_of(dest).join(format!(".{}.old-{}", file_name(dest), std::process::id()));
         std::fs::rename(dest, &old).map_err(|e| Error::io(dest, e))?;
         std::fs::rename(tmp, dest).map_err(|e| Error::io(dest, e))?;
-        let removed = if old.is_dir() { std::fs::remove_dir_all(&old) } else { std::fs::remove_file(&old) };
+        let removed = if old.is_dir() {
+            std::fs::remove_dir_all(&old)
+        } else {
+            std::fs::remove_file(&old)
+        };
         removed.map_err(|e| Error::io(&old, e))?;
     } else {
         std::fs::rename(tmp, dest).map_err(|e| Error::io(dest, e))?;
@@ -94,7 +101,9 @@ fn parent_of(p: &Path) -> PathBuf {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into())
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into())
 }
 
 #[cfg(test)]
@@ -115,7 +124,11 @@ mod tests {
         std::fs::write(again.path().join("b"), b"2").unwrap();
         drop(again);
         assert!(dest.join("a").exists() && !dest.join("b").exists());
-        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1, "no leftovers");
+        assert_eq!(
+            std::fs::read_dir(root.path()).unwrap().count(),
+            1,
+            "no leftovers"
+        );
     }
 
     #[test]

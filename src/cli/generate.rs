@@ -26,13 +26,13 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 128)]
     pub max_tokens: usize,
     /// Sampling temperature; 0 is greedy.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, allow_negative_numbers = true)]
     pub temperature: f64,
     /// Sample among the k most likely tokens.
     #[arg(long)]
     pub top_k: Option<usize>,
-    /// Nucleus sampling threshold.
-    #[arg(long, default_value_t = 0.9)]
+    /// Nucleus sampling threshold (1 = off).
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub top_p: f64,
     /// Penalty on recently generated tokens (1 = off).
     #[arg(long, default_value_t = 1.0)]
@@ -64,7 +64,7 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
     let sampling = SamplingConfig {
         temperature: args.temperature,
         top_k: args.top_k,
-        top_p: (args.top_p < 1.0).then_some(args.top_p),
+        top_p: Some(args.top_p),
         repeat_penalty: args.repeat_penalty,
         repeat_last_n: args.repeat_last_n,
         seed: args.seed,
@@ -78,9 +78,15 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
     let text = if args.chat {
         let mut messages = Vec::new();
         if let Some(s) = &args.system {
-            messages.push(chat::Message { role: "system".into(), content: s.clone() });
+            messages.push(chat::Message {
+                role: "system".into(),
+                content: s.clone(),
+            });
         }
-        messages.push(chat::Message { role: "user".into(), content: prompt.clone() });
+        messages.push(chat::Message {
+            role: "user".into(),
+            content: prompt.clone(),
+        });
         chat::render(&lm.chat, &messages)?
     } else {
         prompt.clone()

@@ -76,7 +76,11 @@ impl Common {
         let (device, dtype) = self.device_and_dtype()?;
         let started = std::time::Instant::now();
         let lm = weights::load(self.model.as_deref(), &device, dtype)?;
-        tracing::info!("loaded {} in {:.2}s", lm.path.display(), started.elapsed().as_secs_f64());
+        tracing::info!(
+            "loaded {} in {:.2}s",
+            lm.path.display(),
+            started.elapsed().as_secs_f64()
+        );
         Ok(lm)
     }
 }
@@ -98,15 +102,20 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
 }
 
 /// True when the error is a closed stdout (`normscope generate | head`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        let io = c.downcast_ref::<std::io::Error>().or_else(|| match c.downcast_ref::<normscope::Error>() {
-            Some(normscope::Error::Io { source, .. }) => Some(source),
-            _ => None,
+        let io = c.downcast_ref::<std::io::Error>().or_else(|| {
+            match c.downcast_ref::<normscope::Error>() {
+                Some(normscope::Error::Io { source, .. }) => Some(source),
+                _ => None,
+            }
         });
         io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })

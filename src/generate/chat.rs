@@ -23,9 +23,12 @@ pub fn render(template: &ChatTemplate, messages: &[Message]) -> Result<String> {
     let mut env = Environment::new();
     minijinja_contrib::add_to_environment(&mut env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    env.add_function("raise_exception", |msg: String| -> std::result::Result<String, JinjaError> {
-        Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
-    });
+    env.add_function(
+        "raise_exception",
+        |msg: String| -> std::result::Result<String, JinjaError> {
+            Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+        },
+    );
     env.add_template("chat", source)
         .map_err(|e| Error::usage(format!("the chat template does not parse: {e}")))?;
     let tmpl = env.get_template("chat").expect("template was just added");
@@ -47,12 +50,18 @@ mod tests {
     const CHATML: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
     fn msg(role: &str, content: &str) -> Message {
-        Message { role: role.into(), content: content.into() }
+        Message {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 
     #[test]
     fn chatml_renders_with_default_system_prompt() {
-        let t = ChatTemplate { source: Some(CHATML.into()), ..Default::default() };
+        let t = ChatTemplate {
+            source: Some(CHATML.into()),
+            ..Default::default()
+        };
         let out = render(&t, &[msg("user", "Hi")]).unwrap();
         assert!(out.starts_with("<|im_start|>system\nYou are a helpful"));
         assert!(out.ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
@@ -65,9 +74,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(render(&t, &[msg("user", "  hi ")]).unwrap(), "HI");
-        let err = render(&t, &[msg("user", "a"), msg("user", "b")]).unwrap_err().to_string();
+        let err = render(&t, &[msg("user", "a"), msg("user", "b")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("one only"), "{err}");
         let none = ChatTemplate::default();
-        assert!(render(&none, &[msg("user", "a")]).unwrap_err().to_string().contains("no chat template"));
+        assert!(render(&none, &[msg("user", "a")])
+            .unwrap_err()
+            .to_string()
+            .contains("no chat template"));
     }
 }

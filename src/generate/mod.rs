@@ -92,13 +92,20 @@ pub fn generate(
     let mut prefill_s = 0.0;
     let mut first_token_s = 0.0;
     for step in 0..max_tokens {
-        let logits = lm.model.forward_last(&input, Some(&mut cache))?.squeeze(0)?;
+        let logits = lm
+            .model
+            .forward_last(&input, Some(&mut cache))?
+            .squeeze(0)?;
         if step == 0 {
             prefill_s = start.elapsed().as_secs_f64();
         }
         let logits = if sampling.repeat_penalty != 1.0 {
             let from = all.len().saturating_sub(sampling.repeat_last_n);
-            candle_transformers::utils::apply_repeat_penalty(&logits, sampling.repeat_penalty, &all[from..])?
+            candle_transformers::utils::apply_repeat_penalty(
+                &logits,
+                sampling.repeat_penalty,
+                &all[from..],
+            )?
         } else {
             logits
         };
@@ -130,7 +137,11 @@ pub fn generate(
             prompt_tokens: prompt_ids.len(),
             prompt_tokens_per_sec: prompt_ids.len() as f64 / prefill_s.max(1e-9),
             generated_tokens: generated.len(),
-            generation_tokens_per_sec: if decode_tokens > 0 { decode_tokens as f64 / decode_s.max(1e-9) } else { 0.0 },
+            generation_tokens_per_sec: if decode_tokens > 0 {
+                decode_tokens as f64 / decode_s.max(1e-9)
+            } else {
+                0.0
+            },
             time_to_first_token_s: first_token_s,
             total_s,
         },

@@ -11,7 +11,7 @@ pub struct SamplingConfig {
     pub temperature: f64,
     /// Keep only the k most likely tokens.
     pub top_k: Option<usize>,
-    /// Keep the smallest set of tokens whose probability reaches p.
+    /// Keep the smallest set of tokens whose probability reaches p (1 = off).
     pub top_p: Option<f64>,
     /// Divide the logits of recently seen tokens by this (1 = off).
     pub repeat_penalty: f32,
@@ -23,7 +23,14 @@ pub struct SamplingConfig {
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        Self { temperature: 0.0, top_k: None, top_p: None, repeat_penalty: 1.0, repeat_last_n: 64, seed: 299792458 }
+        Self {
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            seed: 299792458,
+        }
     }
 }
 
@@ -31,7 +38,10 @@ impl SamplingConfig {
     /// Checks every value is in range.
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(Error::usage(format!("--temperature {} must be a number >= 0", self.temperature)));
+            return Err(Error::usage(format!(
+                "--temperature {} must be a number >= 0",
+                self.temperature
+            )));
         }
         if self.top_k == Some(0) {
             return Err(Error::usage("--top-k must be at least 1"));
@@ -42,7 +52,10 @@ impl SamplingConfig {
             }
         }
         if !(self.repeat_penalty.is_finite() && self.repeat_penalty > 0.0) {
-            return Err(Error::usage(format!("--repeat-penalty {} must be > 0", self.repeat_penalty)));
+            return Err(Error::usage(format!(
+                "--repeat-penalty {} must be > 0",
+                self.repeat_penalty
+            )));
         }
         Ok(())
     }
@@ -53,7 +66,7 @@ impl SamplingConfig {
         let sampling = if temperature == 0.0 {
             Sampling::ArgMax
         } else {
-            match (self.top_k, self.top_p) {
+            match (self.top_k, self.top_p.filter(|&p| p < 1.0)) {
                 (None, None) => Sampling::All { temperature },
                 (Some(k), None) => Sampling::TopK { k, temperature },
                 (None, Some(p)) => Sampling::TopP { p, temperature },

@@ -39,9 +39,21 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = self.q.forward(x)?.reshape((b, t, nh, hd))?.transpose(1, 2)?; // (b, nh, t, hd)
-        let k = self.k.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?; // (b, nkv, t, hd)
-        let v = self.v.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?;
+        let q = self
+            .q
+            .forward(x)?
+            .reshape((b, t, nh, hd))?
+            .transpose(1, 2)?; // (b, nh, t, hd)
+        let k = self
+            .k
+            .forward(x)?
+            .reshape((b, t, nkv, hd))?
+            .transpose(1, 2)?; // (b, nkv, t, hd)
+        let v = self
+            .v
+            .forward(x)?
+            .reshape((b, t, nkv, hd))?
+            .transpose(1, 2)?;
         let q = rope.apply(&q, start, differentiable)?;
         let k = rope.apply(&k, start, differentiable)?;
         let (k, v) = match cache {
@@ -84,15 +96,7 @@ impl Attention {
 pub fn causal_mask(t: usize, past: usize, device: &Device) -> Result<Tensor> {
     let total = past + t;
     let data: Vec<f32> = (0..t)
-        .flat_map(|i| {
-            (0..total).map(move |j| {
-                if j > past + i {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
-            })
-        })
+        .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
         .collect();
     Ok(Tensor::from_vec(data, (t, total), device)?)
 }

@@ -47,7 +47,9 @@ impl Block {
         obs.attn_out(layer, &a)?;
         let h_mid = (x + a)?;
         obs.resid_mid(layer, &h_mid)?;
-        let m = self.mlp.forward(&self.mlp_norm.forward(&h_mid, differentiable)?)?;
+        let m = self
+            .mlp
+            .forward(&self.mlp_norm.forward(&h_mid, differentiable)?)?;
         obs.mlp_out(layer, &m)?;
         let h_out = (h_mid + m)?;
         obs.resid_post(layer, &h_out)?;

@@ -213,7 +213,7 @@ impl HfConfig {
         }
         let num_heads = self.num_attention_heads;
         let num_kv_heads = self.num_key_value_heads.unwrap_or(num_heads);
-        if num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
+        if num_kv_heads == 0 || !num_heads.is_multiple_of(num_kv_heads) {
             return Err(format!(
                 "num_attention_heads {num_heads} is not a multiple of num_key_value_heads {num_kv_heads}"
             ));
@@ -221,7 +221,7 @@ impl HfConfig {
         let head_dim = match self.head_dim {
             Some(d) => d,
             None => {
-                if self.hidden_size % num_heads != 0 {
+                if !self.hidden_size.is_multiple_of(num_heads) {
                     return Err(format!(
                         "hidden_size {} is not divisible by num_attention_heads {num_heads}",
                         self.hidden_size
@@ -230,11 +230,14 @@ impl HfConfig {
                 self.hidden_size / num_heads
             }
         };
-        if head_dim == 0 || head_dim % 2 != 0 {
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return Err(format!("head_dim {head_dim} must be positive and even"));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
-            return Err(format!("rms_norm_eps {} must be positive", self.rms_norm_eps));
+            return Err(format!(
+                "rms_norm_eps {} must be positive",
+                self.rms_norm_eps
+            ));
         }
         let rope = self
             .rope_parameters
@@ -276,8 +279,15 @@ impl HfConfig {
             rope_interleaved: false,
             max_position_embeddings: self.max_position_embeddings,
             tie_word_embeddings: self.tie_word_embeddings,
-            bos_token_id: self.bos_token_id.as_ref().and_then(|b| b.to_vec().first().copied()),
-            eos_token_ids: self.eos_token_id.as_ref().map(TokenIds::to_vec).unwrap_or_default(),
+            bos_token_id: self
+                .bos_token_id
+                .as_ref()
+                .and_then(|b| b.to_vec().first().copied()),
+            eos_token_ids: self
+                .eos_token_id
+                .as_ref()
+                .map(TokenIds::to_vec)
+                .unwrap_or_default(),
         })
     }
 }
@@ -374,7 +384,7 @@ mod tests {
         v["num_key_value_heads"] = serde_json::json!(3);
         assert!(resolve(v).unwrap_err().contains("not a multiple"));
         let mut v = base();
-        v["num_attention_heads"] = serde_json::json!(5);
+        v["num_attention_heads"] = serde_json::json!(6);
         assert!(resolve(v).unwrap_err().contains("not divisible"));
     }
 

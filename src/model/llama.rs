@@ -57,9 +57,17 @@ impl KvState {
 impl Llama {
     /// Builds the model from checkpoint tensors named as in Hugging Face's
     /// `LlamaForCausalLM` (`model.layers.N.self_attn.q_proj.weight`, ...).
-    pub fn load(src: &dyn TensorSource, cfg: Config, dtype: DType, device: &Device) -> Result<Self> {
+    pub fn load(
+        src: &dyn TensorSource,
+        cfg: Config,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
         let h = cfg.hidden_size;
-        let (q_out, kv_out) = (cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim);
+        let (q_out, kv_out) = (
+            cfg.num_heads * cfg.head_dim,
+            cfg.num_kv_heads * cfg.head_dim,
+        );
         let norm = |name: &str| -> Result<RmsNorm> {
             Ok(RmsNorm::new(src.tensor(name, &[h])?, cfg.rms_norm_eps))
         };
@@ -67,7 +75,9 @@ impl Llama {
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
             let p = format!("model.layers.{i}");
-            let lin = |name: &str, out: usize, inp: usize| src.linear(&format!("{p}.{name}.weight"), out, inp);
+            let lin = |name: &str, out: usize, inp: usize| {
+                src.linear(&format!("{p}.{name}.weight"), out, inp)
+            };
             blocks.push(Block {
                 attn_norm: norm(&format!("{p}.input_layernorm.weight"))?,
                 attn: Attention {
@@ -124,7 +134,9 @@ impl Llama {
     pub fn new_cache(&self) -> KvState {
         let chunk = self.cfg.max_position_embeddings.min(512);
         KvState {
-            layers: (0..self.cfg.num_layers).map(|_| KvCache::new(2, chunk)).collect(),
+            layers: (0..self.cfg.num_layers)
+                .map(|_| KvCache::new(2, chunk))
+                .collect(),
             len: 0,
         }
     }
@@ -170,7 +182,15 @@ impl Llama {
                 continue;
             }
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[l]);
-            x = block.forward(l, &x, &self.rope, start, layer_cache, self.differentiable, obs)?;
+            x = block.forward(
+                l,
+                &x,
+                &self.rope,
+                start,
+                layer_cache,
+                self.differentiable,
+                obs,
+            )?;
         }
         if let Some(c) = cache {
             c.len = start + t;

@@ -26,11 +26,7 @@ impl RmsNorm {
     /// tensor ops (with a backward pass) over candle's fused kernel.
     pub fn forward(&self, x: &Tensor, differentiable: bool) -> Result<Tensor> {
         if !differentiable {
-            return Ok(candle_nn::ops::rms_norm(
-                x,
-                &self.weight,
-                self.eps as f32,
-            )?);
+            return Ok(candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)?);
         }
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;

@@ -18,8 +18,7 @@ use crate::output::StagedDir;
 pub fn unpermute_rows(w: &Tensor, n_heads: usize) -> Result<Tensor> {
     let (rows, cols) = w.dims2()?;
     let head_dim = rows / n_heads;
-    Ok(w
-        .reshape((n_heads, head_dim / 2, 2, cols))?
+    Ok(w.reshape((n_heads, head_dim / 2, 2, cols))?
         .transpose(1, 2)?
         .contiguous()?
         .reshape((rows, cols))?)
@@ -27,14 +26,23 @@ pub fn unpermute_rows(w: &Tensor, n_heads: usize) -> Result<Tensor> {
 
 /// The Hugging Face tensor names a checkpoint of `cfg` holds.
 pub fn hf_tensor_names(cfg: &Config) -> Vec<String> {
-    let mut names = vec!["model.embed_tokens.weight".to_string(), "model.norm.weight".to_string()];
+    let mut names = vec![
+        "model.embed_tokens.weight".to_string(),
+        "model.norm.weight".to_string(),
+    ];
     if !cfg.tie_word_embeddings {
         names.push("lm_head.weight".into());
     }
     for l in 0..cfg.num_layers {
         for part in [
-            "input_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-            "self_attn.o_proj", "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj",
+            "input_layernorm",
+            "self_attn.q_proj",
+            "self_attn.k_proj",
+            "self_attn.v_proj",
+            "self_attn.o_proj",
+            "post_attention_layernorm",
+            "mlp.gate_proj",
+            "mlp.up_proj",
             "mlp.down_proj",
         ] {
             names.push(format!("model.layers.{l}.{part}.weight"));
@@ -78,7 +86,11 @@ pub fn convert_gguf(input: &Path, out: &Path, dtype: DType, force: bool) -> Resu
     candle_core::safetensors::save(&tensors, staged.path().join("model.safetensors"))?;
 
     cfg.rope_interleaved = false;
-    write_json(staged.path(), "config.json", &serde_json::to_value(cfg.to_hf(dtype_str)).expect("config serializes"))?;
+    write_json(
+        staged.path(),
+        "config.json",
+        &serde_json::to_value(cfg.to_hf(dtype_str)).expect("config serializes"),
+    )?;
     let mut gen = json!({"bos_token_id": cfg.bos_token_id, "do_sample": false});
     gen["eos_token_id"] = json!(cfg.eos_token_ids);
     write_json(staged.path(), "generation_config.json", &gen)?;
@@ -115,13 +127,22 @@ mod tests {
     /// llama.cpp's forward permutation, as its converter writes it.
     fn permute_rows(w: &Tensor, n: usize) -> Tensor {
         let (rows, cols) = w.dims2().unwrap();
-        w.reshape((n, 2, rows / n / 2, cols)).unwrap().transpose(1, 2).unwrap()
-            .contiguous().unwrap().reshape((rows, cols)).unwrap()
+        w.reshape((n, 2, rows / n / 2, cols))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .reshape((rows, cols))
+            .unwrap()
     }
 
     #[test]
     fn unpermute_inverts_llama_cpp_permutation() {
-        let w = Tensor::arange(0f32, 3.0 * 8.0 * 5.0, &Device::Cpu).unwrap().reshape((24, 5)).unwrap();
+        let w = Tensor::arange(0f32, 3.0 * 8.0 * 5.0, &Device::Cpu)
+            .unwrap()
+            .reshape((24, 5))
+            .unwrap();
         let back = unpermute_rows(&permute_rows(&w, 3), 3).unwrap();
         assert_eq!(back.to_vec2::<f32>().unwrap(), w.to_vec2::<f32>().unwrap());
     }

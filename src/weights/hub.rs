@@ -22,7 +22,8 @@ pub fn looks_like_repo_id(spec: &str) -> bool {
     let ok = |s: &str| {
         !s.is_empty()
             && !s.starts_with('.')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };
     ok(owner) && ok(name)
 }
@@ -64,10 +65,15 @@ pub fn resolve(repo_id: &str) -> Result<PathBuf> {
         .map_err(|e| Error::Fetch(format!("cannot start the hub client: {e}")))?;
     let repo = api.model(repo_id.to_string());
     let fail = |file: &str, e: hf_hub::api::sync::ApiError| {
-        Error::Fetch(format!("cannot download {file} of `{repo_id}` from the hub ({e}); {how}"))
+        Error::Fetch(format!(
+            "cannot download {file} of `{repo_id}` from the hub ({e}); {how}"
+        ))
     };
-    let config = repo.get("config.json").map_err(|e| fail("config.json", e))?;
-    repo.get("tokenizer.json").map_err(|e| fail("tokenizer.json", e))?;
+    let config = repo
+        .get("config.json")
+        .map_err(|e| fail("config.json", e))?;
+    repo.get("tokenizer.json")
+        .map_err(|e| fail("tokenizer.json", e))?;
     for file in OPTIONAL_FILES {
         let _ = repo.get(file);
     }
@@ -78,7 +84,8 @@ pub fn resolve(repo_id: &str) -> Result<PathBuf> {
             }
         }
         Err(_) => {
-            repo.get("model.safetensors").map_err(|e| fail("model.safetensors", e))?;
+            repo.get("model.safetensors")
+                .map_err(|e| fail("model.safetensors", e))?;
         }
     }
     Ok(config.parent().map(PathBuf::from).unwrap_or_default())
@@ -88,10 +95,15 @@ fn cached_folder(repo: &hf_hub::CacheRepo) -> Option<PathBuf> {
     let config = repo.get("config.json")?;
     repo.get("tokenizer.json")?;
     let complete = match repo.get("model.safetensors.index.json") {
-        Some(index) => shard_names(&index).ok()?.iter().all(|s| repo.get(s).is_some()),
+        Some(index) => shard_names(&index)
+            .ok()?
+            .iter()
+            .all(|s| repo.get(s).is_some()),
         None => repo.get("model.safetensors").is_some(),
     };
-    complete.then(|| config.parent().map(PathBuf::from)).flatten()
+    complete
+        .then(|| config.parent().map(PathBuf::from))
+        .flatten()
 }
 
 fn shard_names(index: &std::path::Path) -> Result<Vec<String>> {
@@ -129,6 +141,9 @@ mod tests {
         std::env::set_var("HF_HUB_OFFLINE", "1");
         let err = resolve("nobody/nothing").unwrap_err().to_string();
         assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
-        assert!(err.contains("huggingface-cli download nobody/nothing"), "{err}");
+        assert!(
+            err.contains("huggingface-cli download nobody/nothing"),
+            "{err}"
+        );
     }
 }

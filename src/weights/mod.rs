@@ -77,7 +77,10 @@ pub fn resolve(spec: Option<&str>) -> Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     if path.is_file() {
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        {
             return Ok(path.to_path_buf());
         }
         return Err(Error::format(
@@ -192,5 +195,9 @@ fn folder_chat_template(folder: &Path) -> Result<ChatTemplate> {
             _ => None,
         }
     };
-    Ok(ChatTemplate { source, bos_token: special("bos_token"), eos_token: special("eos_token") })
+    Ok(ChatTemplate {
+        source,
+        bos_token: special("bos_token"),
+        eos_token: special("eos_token"),
+    })
 }

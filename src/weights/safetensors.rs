@@ -33,10 +33,16 @@ pub fn safetensors_files(folder: &Path) -> Result<Vec<PathBuf>> {
         let mut names = BTreeSet::new();
         for (tensor, file) in map {
             let file = file.as_str().ok_or_else(|| {
-                Error::format(&index, format!("weight_map entry for `{tensor}` is not a file name"))
+                Error::format(
+                    &index,
+                    format!("weight_map entry for `{tensor}` is not a file name"),
+                )
             })?;
             if file.contains('/') || file.contains('\\') || file.starts_with('.') {
-                return Err(Error::format(&index, format!("shard name `{file}` is not a plain file name")));
+                return Err(Error::format(
+                    &index,
+                    format!("shard name `{file}` is not a plain file name"),
+                ));
             }
             names.insert(file.to_string());
         }
@@ -78,14 +84,22 @@ impl VarSource<'static> {
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(files, dtype, device) }
             .map_err(|e| Error::format(&files[0], format!("cannot map safetensors: {e}")))?;
         let location = files[0].clone();
-        Ok(Self { vb, files: names, location })
+        Ok(Self {
+            vb,
+            files: names,
+            location,
+        })
     }
 }
 
 impl<'a> VarSource<'a> {
     /// Wraps any `VarBuilder` (for example one backed by a training `VarMap`).
     pub fn from_var_builder(vb: VarBuilder<'a>, location: PathBuf) -> Self {
-        Self { vb, files: HashMap::new(), location }
+        Self {
+            vb,
+            files: HashMap::new(),
+            location,
+        }
     }
 
     fn file_of(&self, name: &str) -> &Path {
@@ -106,7 +120,10 @@ fn tensor_names(file: &Path) -> Result<Vec<String>> {
 impl TensorSource for VarSource<'_> {
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         if !self.vb.contains_tensor(name) {
-            return Err(self.error(name, &format!("tensor is missing (expected shape {shape:?})")));
+            return Err(self.error(
+                name,
+                &format!("tensor is missing (expected shape {shape:?})"),
+            ));
         }
         self.vb
             .get(shape, name)

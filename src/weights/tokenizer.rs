@@ -109,6 +109,9 @@ fn string_array(gguf: &GgufFile, key: &str) -> Result<Vec<String>> {
                     .map_err(|_| Error::format(&gguf.path, format!("`{key}` holds a non-string")))
             })
             .collect(),
-        _ => Err(Error::format(&gguf.path, format!("`{key}` is not an array"))),
+        _ => Err(Error::format(
+            &gguf.path,
+            format!("`{key}` is not an array"),
+        )),
     }
 }
