@@ -2,6 +2,7 @@
 //! language models. It loads Hugging Face safetensors folders and GGUF files,
 //! generates text, and reports what every block does to the residual stream.
 
+pub mod analysis;
 pub mod device;
 pub mod error;
 pub mod generate;

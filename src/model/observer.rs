@@ -40,3 +40,53 @@ pub trait Observer {
 
 /// The no-op observer.
 impl Observer for () {}
+
+/// Two observers watching the same pass, called in order.
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    fn resid_pre(&mut self, layer: usize, x: &Tensor) -> Result<()> {
+        self.0.resid_pre(layer, x)?;
+        self.1.resid_pre(layer, x)
+    }
+    fn attn_out(&mut self, layer: usize, a: &Tensor) -> Result<()> {
+        self.0.attn_out(layer, a)?;
+        self.1.attn_out(layer, a)
+    }
+    fn resid_mid(&mut self, layer: usize, x: &Tensor) -> Result<()> {
+        self.0.resid_mid(layer, x)?;
+        self.1.resid_mid(layer, x)
+    }
+    fn mlp_out(&mut self, layer: usize, m: &Tensor) -> Result<()> {
+        self.0.mlp_out(layer, m)?;
+        self.1.mlp_out(layer, m)
+    }
+    fn resid_post(&mut self, layer: usize, x: &Tensor) -> Result<()> {
+        self.0.resid_post(layer, x)?;
+        self.1.resid_post(layer, x)
+    }
+    fn final_norm(&mut self, x: &Tensor) -> Result<()> {
+        self.0.final_norm(x)?;
+        self.1.final_norm(x)
+    }
+}
+
+/// A borrowed observer observes for its owner.
+impl<O: Observer + ?Sized> Observer for &mut O {
+    fn resid_pre(&mut self, layer: usize, x: &Tensor) -> Result<()> {
+        (**self).resid_pre(layer, x)
+    }
+    fn attn_out(&mut self, layer: usize, a: &Tensor) -> Result<()> {
+        (**self).attn_out(layer, a)
+    }
+    fn resid_mid(&mut self, layer: usize, x: &Tensor) -> Result<()> {
+        (**self).resid_mid(layer, x)
+    }
+    fn mlp_out(&mut self, layer: usize, m: &Tensor) -> Result<()> {
+        (**self).mlp_out(layer, m)
+    }
+    fn resid_post(&mut self, layer: usize, x: &Tensor) -> Result<()> {
+        (**self).resid_post(layer, x)
+    }
+    fn final_norm(&mut self, x: &Tensor) -> Result<()> {
+        (**self).final_norm(x)
+    }
+}

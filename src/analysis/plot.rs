@@ -1,0 +1,184 @@
+//! SVG plots of per-block figures (plotters' SVG backend: text is left to the
+//! viewer's fonts, so no font files are needed). Several models overlay.
+
+use plotters::prelude::*;
+
+use super::run::Figures;
+use crate::error::{Error, Result};
+
+/// One model's figures and its legend label.
+pub struct Series<'a> {
+    /// Legend text.
+    pub label: String,
+    /// Its analysis.
+    pub figures: &'a Figures,
+}
+
+/// A panel: title, y-axis label, whether y is log-scaled, bars or lines, and
+/// the points (block, value) of each curve of one model.
+struct Panel {
+    title: &'static str,
+    y_label: &'static str,
+    log: bool,
+    bars: bool,
+    curves: fn(&Figures) -> Vec<(&'static str, Vec<(usize, f64)>)>,
+}
+
+fn per_layer(f: &Figures, view_excl0: bool, key: &str) -> Vec<(usize, f64)> {
+    f.layers
+        .iter()
+        .map(|l| (l.layer, if view_excl0 { l.excl0[key].mean } else { l.all[key].mean }))
+        .collect()
+}
+
+const PANELS: [Panel; 6] = [
+    Panel {
+        title: "Relative contribution ||h_out - h_in|| / ||h_in||",
+        y_label: "ratio (log)",
+        log: true,
+        bars: false,
+        curves: |f| vec![("excl. pos 0", per_layer(f, true, "rel_contrib")), ("all tokens", per_layer(f, false, "rel_contrib"))],
+    },
+    Panel {
+        title: "Residual norm ||h_in|| entering each block",
+        y_label: "L2 norm (log)",
+        log: true,
+        bars: false,
+        curves: |f| vec![("excl. pos 0", per_layer(f, true, "norm_h_in")), ("all tokens", per_layer(f, false, "norm_h_in"))],
+    },
+    Panel {
+        title: "Block influence 1 - cos(h_in, h_out)",
+        y_label: "BI",
+        log: false,
+        bars: false,
+        curves: |f| vec![("excl. pos 0", per_layer(f, true, "bi")), ("all tokens", per_layer(f, false, "bi"))],
+    },
+    Panel {
+        title: "Sublayer shares: ||a|| / ||h_in|| and ||m|| / ||h_mid|| (excl. pos 0)",
+        y_label: "ratio (log)",
+        log: true,
+        bars: false,
+        curves: |f| vec![("attention", per_layer(f, true, "attn_ratio")), ("MLP", per_layer(f, true, "mlp_ratio"))],
+    },
+    Panel {
+        title: "Logit lens: KL(final || lens) in nats (excl. pos 0)",
+        y_label: "KL",
+        log: false,
+        bars: false,
+        curves: |f| match &f.lens {
+            Some(l) => vec![("lens KL", l.iter().map(|x| (x.layer, x.kl_excl0.mean)).collect())],
+            None => vec![],
+        },
+    },
+    Panel {
+        title: "Ablation: perplexity without the block / full perplexity",
+        y_label: "ratio (log)",
+        log: true,
+        bars: true,
+        curves: |f| match &f.ablation {
+            Some(a) => vec![("ppl ratio", a.iter().map(|x| (x.layer, x.ratio)).collect())],
+            None => vec![],
+        },
+    },
+];
+
+fn plot_error(e: impl std::fmt::Debug) -> Error {
+    Error::usage(format!("cannot draw the plot: {e:?}"))
+}
+
+/// One SVG document with a panel per figure that has data, every series overlaid.
+pub fn render_svg(series: &[Series]) -> Result<String> {
+    let panels: Vec<&Panel> = PANELS
+        .iter()
+        .filter(|p| series.iter().any(|s| (p.curves)(s.figures).iter().any(|(_, pts)| !pts.is_empty())))
+        .collect();
+    let n_layers = series
+        .iter()
+        .flat_map(|s| s.figures.layers.iter().map(|l| l.layer + 1))
+        .max()
+        .unwrap_or(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 280 * panels.len() as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        for (area, panel) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
+            draw_panel(area, panel, series, n_layers)?;
+        }
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    panel: &Panel,
+    series: &[Series],
+    n_layers: usize,
+) -> Result<()> {
+    let y = |v: f64| if panel.log { v.max(1e-12).log10() } else { v };
+    let all: Vec<(usize, &str, Vec<(usize, f64)>)> = series
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| (panel.curves)(s.figures).into_iter().map(move |(name, pts)| (i, name, pts)))
+        .collect();
+    let values: Vec<f64> = all.iter().flat_map(|(_, _, p)| p.iter().map(|&(_, v)| y(v))).filter(|v| v.is_finite()).collect();
+    let (mut lo, mut hi) = values.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    if panel.bars && !panel.log {
+        lo = lo.min(0.0);
+    }
+    if !(lo < hi) {
+        (lo, hi) = (lo - 1.0, hi + 1.0);
+    }
+    let pad = (hi - lo) * 0.05;
+    let mut chart = ChartBuilder::on(area)
+        .caption(panel.title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-0.5f64..(n_layers as f64 - 0.5), (lo - pad)..(hi + pad))
+        .map_err(plot_error)?;
+    let log = panel.log;
+    chart
+        .configure_mesh()
+        .x_desc("block")
+        .y_desc(panel.y_label)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&move |v| if log { format!("{:.3}", 10f64.powf(*v)) } else { format!("{v:.3}") })
+        .draw()
+        .map_err(plot_error)?;
+    let curves_per_model = all.iter().filter(|(i, _, _)| *i == 0).count().max(1);
+    for (k, (model, name, pts)) in all.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        let label = if series.len() > 1 { format!("{} ({name})", series[*model].label) } else { name.to_string() };
+        if panel.bars {
+            let width = 0.8 / series.len() as f64;
+            let off = -0.4 + width * *model as f64;
+            let base = if log { 0.0 } else { lo.min(0.0) };
+            chart
+                .draw_series(pts.iter().map(|&(l, v)| {
+                    Rectangle::new([(l as f64 + off, base), (l as f64 + off + width, y(v))], color.filled())
+                }))
+                .map_err(plot_error)?
+                .label(label)
+                .legend(move |(x, yy)| Rectangle::new([(x, yy - 5), (x + 12, yy + 5)], color.filled()));
+        } else {
+            let stroke = if k % curves_per_model == 0 { 2 } else { 1 };
+            chart
+                .draw_series(LineSeries::new(pts.iter().map(|&(l, v)| (l as f64, y(v))), color.stroke_width(stroke)))
+                .map_err(plot_error)?
+                .label(label)
+                .legend(move |(x, yy)| PathElement::new(vec![(x, yy), (x + 16, yy)], color.stroke_width(2)));
+            chart
+                .draw_series(pts.iter().map(|&(l, v)| Circle::new((l as f64, y(v)), 2, color.filled())))
+                .map_err(plot_error)?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(plot_error)?;
+    Ok(())
+}

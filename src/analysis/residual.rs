@@ -1,0 +1,212 @@
+//! Per-block residual-stream figures, accumulated by an observer while the model runs.
+//!
+//! With h_in the block input, a the attention update, h_mid = h_in + a, m the MLP
+//! update and h_out = h_mid + m (||.|| the L2 norm of one token's vector):
+//! norms of each, relative contribution ||h_out - h_in|| / ||h_in||, attention
+//! share ||a|| / ||h_in||, MLP share ||m|| / ||h_mid||, cosines, block influence
+//! 1 - cos (ShortGPT) and angular distance arccos(cos) / pi, for the block and
+//! for each sublayer.
+
+use std::collections::BTreeMap;
+
+use candle_core::{DType, Tensor, D};
+
+use super::stats::{Running, Stat};
+use crate::error::Result;
+use crate::model::Observer;
+
+/// Names of the per-block figures, in table order (the JSON keys).
+pub const FIGURES: [&str; 18] = [
+    "norm_h_in", "norm_attn", "norm_h_mid", "norm_mlp", "norm_h_out", "norm_delta",
+    "rel_contrib", "attn_ratio", "mlp_ratio", "cos", "attn_cos", "mlp_cos", "bi", "attn_bi",
+    "mlp_bi", "angular", "attn_angular", "mlp_angular",
+];
+
+/// Figures of one block, over all tokens and over tokens after position 0.
+#[derive(Debug, Clone)]
+struct LayerAcc {
+    all: [Running; FIGURES.len()],
+    excl0: [Running; FIGURES.len()],
+}
+
+/// Per-token values kept when asked (`--per-token`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PerToken {
+    /// ||h_out|| per token.
+    pub norm_h_out: Vec<f64>,
+    /// cos(h_in, h_out) per token.
+    pub cos: Vec<f64>,
+    /// Relative contribution per token.
+    pub rel_contrib: Vec<f64>,
+}
+
+/// Summary of one block.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LayerFigures {
+    /// Block index.
+    pub layer: usize,
+    /// Every figure over all tokens.
+    pub all: BTreeMap<&'static str, Stat>,
+    /// Every figure over tokens after position 0 of each window.
+    pub excl0: BTreeMap<&'static str, Stat>,
+    /// Per-token values, when kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_token: Option<PerToken>,
+}
+
+/// Observer that accumulates [`FIGURES`] for every block.
+pub struct ResidualObserver {
+    layers: Vec<Option<LayerAcc>>,
+    per_token: Option<Vec<PerToken>>,
+    final_norm: [Running; 2],
+    h_in: Option<Tensor>,
+    attn: Option<Tensor>,
+    h_mid: Option<Tensor>,
+    mlp: Option<Tensor>,
+}
+
+impl ResidualObserver {
+    /// An observer for a model of `num_layers` blocks; `per_token` keeps per-token values.
+    pub fn new(num_layers: usize, per_token: bool) -> Self {
+        Self {
+            layers: vec![None; num_layers],
+            per_token: per_token.then(|| vec![PerToken::default(); num_layers]),
+            final_norm: [Running::default(); 2],
+            h_in: None,
+            attn: None,
+            h_mid: None,
+            mlp: None,
+        }
+    }
+
+    /// The per-block summaries (blocks that never ran, e.g. skipped, are left out).
+    pub fn layers(&self) -> Vec<LayerFigures> {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter_map(|(l, acc)| {
+                let acc = acc.as_ref()?;
+                let map = |r: &[Running; FIGURES.len()]| {
+                    FIGURES.iter().zip(r.iter()).map(|(n, r)| (*n, r.stat())).collect()
+                };
+                Some(LayerFigures {
+                    layer: l,
+                    all: map(&acc.all),
+                    excl0: map(&acc.excl0),
+                    per_token: self.per_token.as_ref().map(|p| p[l].clone()),
+                })
+            })
+            .collect()
+    }
+
+    /// ||final norm output|| over all tokens and after position 0.
+    pub fn final_norm(&self) -> (Stat, Stat) {
+        (self.final_norm[0].stat(), self.final_norm[1].stat())
+    }
+
+    fn take(slot: &mut Option<Tensor>) -> Result<Tensor> {
+        slot.take().ok_or_else(|| {
+            crate::error::Error::usage("observer hooks arrived out of order (internal error)")
+        })
+    }
+}
+
+/// Row-wise dot products of two `(1, t, h)` tensors as f32 `(t,)`.
+fn dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Ok((a * b)?.sum(D::Minus1)?.squeeze(0)?)
+}
+
+fn to_f32(x: &Tensor) -> Result<Tensor> {
+    Ok(x.to_dtype(DType::F32)?)
+}
+
+impl Observer for ResidualObserver {
+    fn resid_pre(&mut self, _layer: usize, x: &Tensor) -> Result<()> {
+        self.h_in = Some(to_f32(x)?);
+        Ok(())
+    }
+
+    fn attn_out(&mut self, _layer: usize, a: &Tensor) -> Result<()> {
+        self.attn = Some(to_f32(a)?);
+        Ok(())
+    }
+
+    fn resid_mid(&mut self, _layer: usize, x: &Tensor) -> Result<()> {
+        self.h_mid = Some(to_f32(x)?);
+        Ok(())
+    }
+
+    fn mlp_out(&mut self, _layer: usize, m: &Tensor) -> Result<()> {
+        self.mlp = Some(to_f32(m)?);
+        Ok(())
+    }
+
+    fn resid_post(&mut self, layer: usize, x: &Tensor) -> Result<()> {
+        let h_out = to_f32(x)?;
+        let h_in = Self::take(&mut self.h_in)?;
+        let a = Self::take(&mut self.attn)?;
+        let h_mid = Self::take(&mut self.h_mid)?;
+        let m = Self::take(&mut self.mlp)?;
+        let delta = (&h_out - &h_in)?;
+        // (9, t): squared norms and the three dot products, one transfer.
+        let rows = Tensor::stack(
+            &[
+                dot(&h_in, &h_in)?, dot(&a, &a)?, dot(&h_mid, &h_mid)?, dot(&m, &m)?,
+                dot(&h_out, &h_out)?, dot(&delta, &delta)?, dot(&h_in, &h_out)?,
+                dot(&h_in, &h_mid)?, dot(&h_mid, &h_out)?,
+            ],
+            0,
+        )?
+        .to_dtype(DType::F64)?
+        .to_vec2::<f64>()?;
+        let acc = self.layers[layer].get_or_insert_with(|| LayerAcc {
+            all: [Running::default(); FIGURES.len()],
+            excl0: [Running::default(); FIGURES.len()],
+        });
+        for j in 0..rows[0].len() {
+            let f = token_figures(&rows, j);
+            for (k, v) in f.iter().enumerate() {
+                acc.all[k].push(*v);
+                if j > 0 {
+                    acc.excl0[k].push(*v);
+                }
+            }
+            if let Some(p) = self.per_token.as_mut() {
+                p[layer].norm_h_out.push(f[4]);
+                p[layer].cos.push(f[9]);
+                p[layer].rel_contrib.push(f[6]);
+            }
+        }
+        Ok(())
+    }
+
+    fn final_norm(&mut self, x: &Tensor) -> Result<()> {
+        let x = to_f32(x)?;
+        let norms: Vec<f64> = dot(&x, &x)?.to_dtype(DType::F64)?.sqrt()?.to_vec1()?;
+        for (j, n) in norms.iter().enumerate() {
+            self.final_norm[0].push(*n);
+            if j > 0 {
+                self.final_norm[1].push(*n);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The [`FIGURES`] of token `j` from the squared norms and dot products.
+fn token_figures(rows: &[Vec<f64>], j: usize) -> [f64; FIGURES.len()] {
+    let [n_in, n_a, n_mid, n_m, n_out, n_delta] =
+        [0, 1, 2, 3, 4, 5].map(|r| rows[r][j].max(0.0).sqrt());
+    let (d_in_out, d_in_mid, d_mid_out) = (rows[6][j], rows[7][j], rows[8][j]);
+    let cos = |d: f64, x: f64, y: f64| if x > 0.0 && y > 0.0 { (d / (x * y)).clamp(-1.0, 1.0) } else { 1.0 };
+    let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
+    let c = cos(d_in_out, n_in, n_out);
+    let ca = cos(d_in_mid, n_in, n_mid);
+    let cm = cos(d_mid_out, n_mid, n_out);
+    let ang = |c: f64| c.acos() / std::f64::consts::PI;
+    [
+        n_in, n_a, n_mid, n_m, n_out, n_delta,
+        ratio(n_delta, n_in), ratio(n_a, n_in), ratio(n_m, n_mid),
+        c, ca, cm, 1.0 - c, 1.0 - ca, 1.0 - cm, ang(c), ang(ca), ang(cm),
+    ]
+}

@@ -1,0 +1,172 @@
+//! `normscope analyze [PROMPT] [--file F]`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use normscope::analysis::findings::findings;
+use normscope::analysis::html::{render_report, ReportInput, ReportModel};
+use normscope::analysis::perplexity::windows;
+use normscope::analysis::plot::{render_svg, Series};
+use normscope::analysis::table::{render_csv, render_table, View};
+use normscope::analysis::{analyze, AnalyzeOptions, Figures};
+use normscope::output::write_atomic;
+use serde::Serialize;
+
+use super::text::{read_utf8, token_ids};
+use super::{print_json, progress, Common};
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The text to analyse (or use --file).
+    pub prompt: Option<String>,
+    /// A UTF-8 text file, read in windows of --ctx tokens.
+    #[arg(long, conflicts_with = "prompt")]
+    pub file: Option<PathBuf>,
+    /// Window length in tokens.
+    #[arg(long, default_value_t = 512)]
+    pub ctx: usize,
+    /// Use only the first N tokens.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Skip the logit lens (the most expensive figure).
+    #[arg(long)]
+    pub no_lens: bool,
+    /// Keep per-token values in the JSON output.
+    #[arg(long)]
+    pub per_token: bool,
+    /// Remove each block in turn and report the perplexity without it.
+    #[arg(long)]
+    pub ablate: bool,
+    /// Run without these blocks, e.g. `20,21`.
+    #[arg(long, value_delimiter = ',')]
+    pub skip_layers: Vec<usize>,
+    /// Show means over all tokens in the table (default: leave out position 0 of each window).
+    #[arg(long)]
+    pub include_pos0: bool,
+    /// Write the per-block figures as CSV.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Write SVG plots.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write a self-contained HTML report.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// One model's analysis, as printed with --json.
+#[derive(Serialize)]
+struct ModelAnalysis {
+    model: String,
+    format: normscope::weights::Format,
+    source: String,
+    ctx: usize,
+    skip_layers: Vec<usize>,
+    num_layers: usize,
+    /// `excl0`: the table and report default to tokens after position 0.
+    default_view: &'static str,
+    #[serde(flatten)]
+    figures: Figures,
+}
+
+pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
+    let (text, source) = match (&args.prompt, &args.file) {
+        (Some(p), _) => (p.clone(), "a prompt".to_string()),
+        (None, Some(f)) => (read_utf8(f)?, f.display().to_string()),
+        (None, None) => anyhow::bail!("nothing to analyse: pass PROMPT or --file"),
+    };
+    for out in [&args.csv, &args.plot, &args.report].into_iter().flatten() {
+        normscope::output::check_writable(out, args.force)?;
+    }
+    let specs: Vec<Option<&str>> = if common.model.is_empty() {
+        vec![None]
+    } else {
+        common.model.iter().map(|s| Some(s.as_str())).collect()
+    };
+    let opts = AnalyzeOptions { lens: !args.no_lens, per_token: args.per_token, ablate: args.ablate };
+    let mut results = Vec::new();
+    for spec in specs {
+        let mut lm = common.load_spec(spec)?;
+        lm.model.set_skip_layers(&args.skip_layers)?;
+        if args.ctx > lm.model.cfg.max_position_embeddings {
+            anyhow::bail!("--ctx {} exceeds the model's context of {} tokens", args.ctx, lm.model.cfg.max_position_embeddings);
+        }
+        let ids = token_ids(&lm, &text, args.limit)?;
+        let wins = windows(&ids, args.ctx)?;
+        let active = lm.model.cfg.num_layers - lm.model.skipped_layers().len();
+        let passes = wins.len() * (1 + if args.ablate { active } else { 0 });
+        let bar = progress(passes as u64, &format!("analyze {}", lm.path.display()));
+        let tokenizer = lm.tokenizer.clone();
+        let decode = move |id: u32| tokenizer.decode(&[id], false).unwrap_or_default();
+        let figures = analyze(&mut lm.model, &wins, &opts, &decode, &mut || bar.inc(1))?;
+        bar.finish_and_clear();
+        results.push(ModelAnalysis {
+            model: lm.path.display().to_string(),
+            format: lm.format,
+            source: source.clone(),
+            ctx: args.ctx,
+            skip_layers: lm.model.skipped_layers(),
+            num_layers: lm.model.cfg.num_layers,
+            default_view: "excl0",
+            figures,
+        });
+    }
+    write_outputs(&args, &results, &source)?;
+    if common.json {
+        return match results.as_slice() {
+            [one] => print_json(one),
+            many => print_json(&serde_json::json!({ "models": many })),
+        };
+    }
+    let view = if args.include_pos0 { View::All } else { View::Excl0 };
+    for r in &results {
+        println!("{} ({} tokens, {} window(s); means over {})", r.model, r.figures.tokens, r.figures.windows,
+            if args.include_pos0 { "all tokens" } else { "tokens after position 0" });
+        if let Some(p) = r.figures.perplexity {
+            println!("perplexity {p:.4}");
+        }
+        print!("{}", render_table(&r.figures, view));
+        for f in findings(&r.figures) {
+            println!("- {f}");
+        }
+    }
+    Ok(())
+}
+
+fn write_outputs(args: &AnalyzeArgs, results: &[ModelAnalysis], source: &str) -> anyhow::Result<()> {
+    if let Some(path) = &args.csv {
+        let csv = match results {
+            [one] => render_csv(&one.figures),
+            many => many
+                .iter()
+                .map(|r| format!("# {}\n{}", r.model, render_csv(&r.figures)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        write_atomic(path, csv.as_bytes(), args.force)?;
+    }
+    if args.plot.is_none() && args.report.is_none() {
+        return Ok(());
+    }
+    let series: Vec<Series> = results.iter().map(|r| Series { label: r.model.clone(), figures: &r.figures }).collect();
+    let svg = render_svg(&series)?;
+    if let Some(path) = &args.plot {
+        write_atomic(path, svg.as_bytes(), args.force)?;
+    }
+    if let Some(path) = &args.report {
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let html = render_report(&ReportInput {
+            title: "normscope: what each block does to the residual stream".into(),
+            command,
+            source: source.to_string(),
+            models: results.iter().map(|r| ReportModel { label: r.model.clone(), figures: &r.figures }).collect(),
+            svg,
+            findings: results.iter().flat_map(|r| findings(&r.figures)).collect(),
+        })?;
+        write_atomic(path, html.as_bytes(), args.force)?;
+    }
+    Ok(())
+}

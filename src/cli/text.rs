@@ -1,0 +1,29 @@
+//! Reading the text a command works on: a prompt argument or a UTF-8 file,
+//! tokenized without special tokens.
+
+use std::path::Path;
+
+use anyhow::Context;
+use normscope::generate;
+use normscope::weights::LoadedModel;
+
+/// The contents of a UTF-8 text file, or an error naming it.
+pub fn read_utf8(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: the file is not UTF-8 text", path.display()))
+}
+
+/// Token ids of `text`, at most `limit` of them.
+pub fn token_ids(lm: &LoadedModel, text: &str, limit: Option<usize>) -> anyhow::Result<Vec<u32>> {
+    if text.is_empty() {
+        anyhow::bail!("the text is empty");
+    }
+    let mut ids = generate::encode(lm, text)?;
+    if let Some(n) = limit {
+        ids.truncate(n);
+    }
+    if ids.len() < 2 {
+        anyhow::bail!("the text has {} token(s); at least 2 are needed", ids.len());
+    }
+    Ok(ids)
+}
