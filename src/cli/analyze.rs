@@ -12,7 +12,7 @@ use normscope::analysis::{analyze, AnalyzeOptions, Figures};
 use normscope::output::write_atomic;
 use serde::Serialize;
 
-use super::text::{read_utf8, token_ids};
+use super::text::{read_utf8, token_ids, window_len};
 use super::{print_json, progress, Common};
 
 #[derive(Debug, Args)]
@@ -22,9 +22,9 @@ pub struct AnalyzeArgs {
     /// A UTF-8 text file, read in windows of --ctx tokens.
     #[arg(long, conflicts_with = "prompt")]
     pub file: Option<PathBuf>,
-    /// Window length in tokens.
-    #[arg(long, default_value_t = 512)]
-    pub ctx: usize,
+    /// Window length in tokens (default 512 or the model's context if shorter).
+    #[arg(long)]
+    pub ctx: Option<usize>,
     /// Use only the first N tokens.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -91,11 +91,9 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
     for spec in specs {
         let mut lm = common.load_spec(spec)?;
         lm.model.set_skip_layers(&args.skip_layers)?;
-        if args.ctx > lm.model.cfg.max_position_embeddings {
-            anyhow::bail!("--ctx {} exceeds the model's context of {} tokens", args.ctx, lm.model.cfg.max_position_embeddings);
-        }
+        let ctx = window_len(args.ctx, lm.model.cfg.max_position_embeddings)?;
         let ids = token_ids(&lm, &text, args.limit)?;
-        let wins = windows(&ids, args.ctx)?;
+        let wins = windows(&ids, ctx)?;
         let active = lm.model.cfg.num_layers - lm.model.skipped_layers().len();
         let passes = wins.len() * (1 + if args.ablate { active } else { 0 });
         let bar = progress(passes as u64, &format!("analyze {}", lm.path.display()));
@@ -107,7 +105,7 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
             model: lm.path.display().to_string(),
             format: lm.format,
             source: source.clone(),
-            ctx: args.ctx,
+            ctx,
             skip_layers: lm.model.skipped_layers(),
             num_layers: lm.model.cfg.num_layers,
             default_view: "excl0",

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use normscope::analysis::perplexity::{evaluate, windows};
 
-use super::text::{read_utf8, token_ids};
+use super::text::{read_utf8, token_ids, window_len};
 use super::{print_json, progress, Common};
 
 #[derive(Debug, Args)]
@@ -13,9 +13,9 @@ pub struct PerplexityArgs {
     /// UTF-8 text file.
     #[arg(long)]
     pub file: PathBuf,
-    /// Window length in tokens (non-overlapping windows, each from position 0).
-    #[arg(long, default_value_t = 512)]
-    pub ctx: usize,
+    /// Window length in tokens (non-overlapping windows, each from position 0; default 512 or the model's context if shorter).
+    #[arg(long)]
+    pub ctx: Option<usize>,
     /// Use only the first N tokens of the file.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -28,11 +28,9 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
     let text = read_utf8(&args.file)?;
     let mut lm = common.load_model()?;
     lm.model.set_skip_layers(&args.skip_layers)?;
-    if args.ctx > lm.model.cfg.max_position_embeddings {
-        anyhow::bail!("--ctx {} exceeds the model's context of {} tokens", args.ctx, lm.model.cfg.max_position_embeddings);
-    }
+    let ctx = window_len(args.ctx, lm.model.cfg.max_position_embeddings)?;
     let ids = token_ids(&lm, &text, args.limit)?;
-    let wins = windows(&ids, args.ctx)?;
+    let wins = windows(&ids, ctx)?;
     let bar = progress(wins.len() as u64, "perplexity");
     let started = std::time::Instant::now();
     let nll = evaluate(&lm.model, &wins, &mut || bar.inc(1))?;
@@ -41,13 +39,13 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
     let ppl = nll.perplexity().expect("every window predicts at least one token");
     if common.json {
         return print_json(&serde_json::json!({
-            "model": lm.path, "format": lm.format, "file": args.file, "ctx": args.ctx,
+            "model": lm.path, "format": lm.format, "file": args.file, "ctx": ctx,
             "tokens": wins.iter().map(Vec::len).sum::<usize>(), "windows": wins.len(),
             "predicted_tokens": nll.count, "mean_nll": nll.sum / nll.count as f64,
             "perplexity": ppl, "skip_layers": lm.model.skipped_layers(),
             "seconds": secs, "tokens_per_sec": nll.count as f64 / secs,
         }));
     }
-    println!("perplexity {ppl:.4} over {} predicted tokens in {} windows of up to {} tokens", nll.count, wins.len(), args.ctx);
+    println!("perplexity {ppl:.4} over {} predicted tokens in {} windows of up to {} tokens", nll.count, wins.len(), ctx);
     Ok(())
 }

@@ -27,3 +27,14 @@ pub fn token_ids(lm: &LoadedModel, text: &str, limit: Option<usize>) -> anyhow::
     }
     Ok(ids)
 }
+
+/// The window length: `requested`, or 512 capped at the model's context.
+pub fn window_len(requested: Option<usize>, model_ctx: usize) -> anyhow::Result<usize> {
+    match requested {
+        Some(n) if n > model_ctx => {
+            anyhow::bail!("--ctx {n} exceeds the model's context of {model_ctx} tokens")
+        }
+        Some(n) => Ok(n),
+        None => Ok(512.min(model_ctx)),
+    }
+}
