@@ -3,11 +3,14 @@
 //! generates text, and reports what every block does to the residual stream.
 
 pub mod analysis;
+pub mod bench;
 pub mod device;
 pub mod error;
 pub mod generate;
+pub mod kernels;
 pub mod model;
 pub mod output;
+pub mod variants;
 pub mod weights;
 
 pub use error::{Error, Result};

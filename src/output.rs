@@ -1,8 +1,11 @@
 //! Outputs that are never half-written: files and folders are built under a
 //! temporary name beside their destination and renamed into place when complete;
-//! an existing destination is replaced only with `force`.
+//! an existing destination is replaced only with `force`. While a temporary
+//! output exists, SIGINT (Ctrl-C) removes it and exits with status 130, so an
+//! interrupted run leaves the previous state as it was.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, Once};
 
 use crate::error::{Error, Result};
 
@@ -25,6 +28,47 @@ pub fn check_writable(dest: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// Temporary outputs that an interrupt must remove.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static HANDLER: Once = Once::new();
+
+/// The exit status of a run stopped by SIGINT (128 + 2, as shells report it).
+pub const INTERRUPTED_EXIT: i32 = 130;
+
+/// The pending list, locked; renames into place happen under this lock so an
+/// interrupt sees either the temporary output or the finished one, never half.
+fn pending() -> MutexGuard<'static, Vec<PathBuf>> {
+    PENDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Installs the SIGINT handler (once) and returns the locked pending list, so
+/// a temporary output is created and registered before any interrupt can look.
+fn track_start() -> MutexGuard<'static, Vec<PathBuf>> {
+    HANDLER.call_once(|| {
+        if let Err(e) = ctrlc::set_handler(on_interrupt) {
+            tracing::debug!("no SIGINT cleanup: {e}");
+        }
+    });
+    pending()
+}
+
+fn untrack(list: &mut Vec<PathBuf>, tmp: &Path) {
+    list.retain(|p| p != tmp);
+}
+
+/// Runs on the signal-handling thread: removes every temporary output and exits.
+fn on_interrupt() {
+    let list = pending();
+    for p in list.iter() {
+        let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
+    }
+    eprintln!(
+        "error: interrupted; removed {} partial output(s), previous outputs are untouched",
+        list.len()
+    );
+    std::process::exit(INTERRUPTED_EXIT);
+}
+
 /// A folder being written under a temporary name beside its destination.
 /// Dropped without [`StagedDir::commit`], it is removed.
 pub struct StagedDir {
@@ -38,10 +82,13 @@ impl StagedDir {
         check_writable(dest, force)?;
         let parent = parent_of(dest);
         std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let mut list = track_start();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{}.partial-", file_name(dest)))
             .tempdir_in(&parent)
             .map_err(|e| Error::io(&parent, e))?;
+        list.push(tmp.path().to_path_buf());
+        drop(list);
         Ok(Self {
             tmp: Some(tmp),
             dest: dest.to_path_buf(),
@@ -55,9 +102,24 @@ impl StagedDir {
 
     /// Moves the finished folder into place, replacing what was there.
     pub fn commit(mut self) -> Result<PathBuf> {
+        let mut list = pending();
         let tmp = self.tmp.take().expect("commit is called once").keep();
-        replace(&tmp, &self.dest)?;
-        Ok(self.dest.clone())
+        let done = replace(&tmp, &self.dest);
+        if done.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        untrack(&mut list, &tmp);
+        done.map(|_| self.dest.clone())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let mut list = pending();
+            untrack(&mut list, tmp.path());
+            drop(tmp);
+        }
     }
 }
 
@@ -66,13 +128,19 @@ pub fn write_atomic(dest: &Path, bytes: &[u8], force: bool) -> Result<()> {
     check_writable(dest, force)?;
     let parent = parent_of(dest);
     std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let mut list = track_start();
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.partial-", file_name(dest)))
         .tempfile_in(&parent)
         .map_err(|e| Error::io(&parent, e))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(dest, e))?;
-    tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
-    Ok(())
+    let path = tmp.path().to_path_buf();
+    list.push(path.clone());
+    drop(list);
+    let written = std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(dest, e));
+    let mut list = pending();
+    let done = written.and_then(|_| tmp.persist(dest).map_err(|e| Error::io(dest, e.error)));
+    untrack(&mut list, &path);
+    done.map(|_| ())
 }
 
 /// Renames `tmp` to `dest`; an existing `dest` is moved aside first and removed after.

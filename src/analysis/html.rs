@@ -1,7 +1,7 @@
 //! The self-contained HTML report: plots inline as SVG, the table, what each
 //! figure means, what the Pre-Norm hypothesis predicts, and how it was made.
 
-use minijinja::{context, Environment};
+use minijinja::Environment;
 use serde::Serialize;
 
 use super::run::Figures;
@@ -14,6 +14,18 @@ pub struct ReportModel<'a> {
     pub label: String,
     /// Its figures.
     pub figures: &'a Figures,
+    /// Rows whose relative contribution reaches this are highlighted (the top quarter).
+    pub hot_cut: f64,
+}
+
+impl<'a> ReportModel<'a> {
+    /// A model's entry, highlighting its top quarter of relative contributions.
+    pub fn new(label: String, figures: &'a Figures) -> Self {
+        let mut v: Vec<f64> = figures.layers.iter().map(|l| l.excl0["rel_contrib"].mean).collect();
+        v.sort_by(|a, b| b.total_cmp(a));
+        let hot_cut = v.get(v.len() / 4).copied().unwrap_or(f64::INFINITY);
+        Self { label, figures, hot_cut }
+    }
 }
 
 /// Everything the report page needs.
@@ -55,7 +67,7 @@ dt { font-weight: bold; margin-top: .5em; }
 <p>{{ m.figures.tokens }} tokens in {{ m.figures.windows }} window(s){% if m.figures.perplexity %}; perplexity {{ "%.4f" | format(m.figures.perplexity) }} over {{ m.figures.predicted_tokens }} predicted tokens{% endif %}.
 Means over tokens, leaving out position 0 of each window (its massive activation dominates means that include it). Highlighted rows: the largest relative contributions.</p>
 <table><tr><th>block</th><th>||h_in||</th><th>||h_in|| incl. pos 0</th><th>rel. contribution</th><th>attn share</th><th>MLP share</th><th>cos</th><th>BI</th><th>angular</th>{% if m.figures.lens %}<th>lens KL</th><th>lens top-1 (last pos.)</th>{% endif %}{% if m.figures.ablation %}<th>ppl without block</th>{% endif %}</tr>
-{% for l in m.figures.layers %}<tr{% if l.excl0.rel_contrib.mean >= hot[loop.index0 + 0 * 0] | default(1e9) %} class="hot"{% endif %}>
+{% for l in m.figures.layers %}<tr{% if l.excl0.rel_contrib.mean >= m.hot_cut %} class="hot"{% endif %}>
 <td>{{ l.layer }}</td><td>{{ "%.2f" | format(l.excl0.norm_h_in.mean) }}</td><td>{{ "%.2f" | format(l.all.norm_h_in.mean) }}</td><td>{{ "%.4f" | format(l.excl0.rel_contrib.mean) }}</td><td>{{ "%.4f" | format(l.excl0.attn_ratio.mean) }}</td><td>{{ "%.4f" | format(l.excl0.mlp_ratio.mean) }}</td><td>{{ "%.4f" | format(l.excl0.cos.mean) }}</td><td>{{ "%.4f" | format(l.excl0.bi.mean) }}</td><td>{{ "%.4f" | format(l.excl0.angular.mean) }}</td>
 {% if m.figures.lens %}{% set lens = m.figures.lens | selectattr("layer", "equalto", l.layer) | first %}<td>{{ "%.3f" | format(lens.kl_excl0.mean) if lens else "" }}</td><td>{{ lens.last_top1_token | tojson if lens else "" }}</td>{% endif %}
 {% if m.figures.ablation %}{% set a = m.figures.ablation | selectattr("layer", "equalto", l.layer) | first %}<td>{{ "%.3f" | format(a.perplexity) if a else "" }}</td>{% endif %}
@@ -81,19 +93,8 @@ pub fn render_report(input: &ReportInput) -> Result<String> {
     minijinja_contrib::add_to_environment(&mut env);
     env.add_template("report", TEMPLATE)
         .map_err(|e| Error::usage(format!("report template: {e}")))?;
-    // The threshold above which a row is highlighted: the top quarter of relative contributions.
-    let hot: Vec<f64> = input
-        .models
-        .first()
-        .map(|m| {
-            let mut v: Vec<f64> = m.figures.layers.iter().map(|l| l.excl0["rel_contrib"].mean).collect();
-            v.sort_by(|a, b| b.total_cmp(a));
-            let cut = v.get(v.len() / 4).copied().unwrap_or(f64::MAX);
-            vec![cut; m.figures.layers.len()]
-        })
-        .unwrap_or_default();
     env.get_template("report")
         .expect("template was just added")
-        .render(context! { hot => hot, ..minijinja::Value::from(minijinja::value::Serde(input)) })
+        .render(minijinja::Value::from(minijinja::value::Serde(input)))
         .map_err(|e| Error::usage(format!("cannot render the report: {e}")))
 }

@@ -14,6 +14,9 @@ pub struct Series<'a> {
     pub figures: &'a Figures,
 }
 
+/// Points (block, value) of one curve.
+type Points = Vec<(usize, f64)>;
+
 /// A panel: title, y-axis label, whether y is log-scaled, bars or lines, and
 /// the points (block, value) of each curve of one model.
 struct Panel {
@@ -21,10 +24,11 @@ struct Panel {
     y_label: &'static str,
     log: bool,
     bars: bool,
-    curves: fn(&Figures) -> Vec<(&'static str, Vec<(usize, f64)>)>,
+    legend: SeriesLabelPosition,
+    curves: fn(&Figures) -> Vec<(&'static str, Points)>,
 }
 
-fn per_layer(f: &Figures, view_excl0: bool, key: &str) -> Vec<(usize, f64)> {
+fn per_layer(f: &Figures, view_excl0: bool, key: &str) -> Points {
     f.layers
         .iter()
         .map(|l| (l.layer, if view_excl0 { l.excl0[key].mean } else { l.all[key].mean }))
@@ -37,6 +41,7 @@ const PANELS: [Panel; 6] = [
         y_label: "ratio (log)",
         log: true,
         bars: false,
+        legend: SeriesLabelPosition::UpperRight,
         curves: |f| vec![("excl. pos 0", per_layer(f, true, "rel_contrib")), ("all tokens", per_layer(f, false, "rel_contrib"))],
     },
     Panel {
@@ -44,6 +49,7 @@ const PANELS: [Panel; 6] = [
         y_label: "L2 norm (log)",
         log: true,
         bars: false,
+        legend: SeriesLabelPosition::LowerRight,
         curves: |f| vec![("excl. pos 0", per_layer(f, true, "norm_h_in")), ("all tokens", per_layer(f, false, "norm_h_in"))],
     },
     Panel {
@@ -51,6 +57,7 @@ const PANELS: [Panel; 6] = [
         y_label: "BI",
         log: false,
         bars: false,
+        legend: SeriesLabelPosition::UpperRight,
         curves: |f| vec![("excl. pos 0", per_layer(f, true, "bi")), ("all tokens", per_layer(f, false, "bi"))],
     },
     Panel {
@@ -58,6 +65,7 @@ const PANELS: [Panel; 6] = [
         y_label: "ratio (log)",
         log: true,
         bars: false,
+        legend: SeriesLabelPosition::UpperRight,
         curves: |f| vec![("attention", per_layer(f, true, "attn_ratio")), ("MLP", per_layer(f, true, "mlp_ratio"))],
     },
     Panel {
@@ -65,6 +73,7 @@ const PANELS: [Panel; 6] = [
         y_label: "KL",
         log: false,
         bars: false,
+        legend: SeriesLabelPosition::LowerLeft,
         curves: |f| match &f.lens {
             Some(l) => vec![("lens KL", l.iter().map(|x| (x.layer, x.kl_excl0.mean)).collect())],
             None => vec![],
@@ -75,6 +84,7 @@ const PANELS: [Panel; 6] = [
         y_label: "ratio (log)",
         log: true,
         bars: true,
+        legend: SeriesLabelPosition::UpperRight,
         curves: |f| match &f.ablation {
             Some(a) => vec![("ppl ratio", a.iter().map(|x| (x.layer, x.ratio)).collect())],
             None => vec![],
@@ -116,7 +126,7 @@ fn draw_panel<DB: DrawingBackend>(
     n_layers: usize,
 ) -> Result<()> {
     let y = |v: f64| if panel.log { v.max(1e-12).log10() } else { v };
-    let all: Vec<(usize, &str, Vec<(usize, f64)>)> = series
+    let all: Vec<(usize, &str, Points)> = series
         .iter()
         .enumerate()
         .flat_map(|(i, s)| (panel.curves)(s.figures).into_iter().map(move |(name, pts)| (i, name, pts)))
@@ -126,7 +136,7 @@ fn draw_panel<DB: DrawingBackend>(
     if panel.bars && !panel.log {
         lo = lo.min(0.0);
     }
-    if !(lo < hi) {
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
         (lo, hi) = (lo - 1.0, hi + 1.0);
     }
     let pad = (hi - lo) * 0.05;
@@ -143,7 +153,7 @@ fn draw_panel<DB: DrawingBackend>(
         .x_desc("block")
         .y_desc(panel.y_label)
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&move |v| if log { format!("{:.3}", 10f64.powf(*v)) } else { format!("{v:.3}") })
+        .y_label_formatter(&move |v| tick(if log { 10f64.powf(*v) } else { *v }))
         .draw()
         .map_err(plot_error)?;
     let curves_per_model = all.iter().filter(|(i, _, _)| *i == 0).count().max(1);
@@ -177,8 +187,17 @@ fn draw_panel<DB: DrawingBackend>(
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(panel.legend.clone())
         .draw()
         .map_err(plot_error)?;
     Ok(())
+}
+
+/// A tick label with as many decimals as its size needs.
+fn tick(v: f64) -> String {
+    match v.abs() {
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 1.0 => format!("{v:.2}"),
+        _ => format!("{v:.3}"),
+    }
 }

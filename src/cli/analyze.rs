@@ -160,7 +160,7 @@ fn write_outputs(args: &AnalyzeArgs, results: &[ModelAnalysis], source: &str) ->
             title: "normscope: what each block does to the residual stream".into(),
             command,
             source: source.to_string(),
-            models: results.iter().map(|r| ReportModel { label: r.model.clone(), figures: &r.figures }).collect(),
+            models: results.iter().map(|r| ReportModel::new(r.model.clone(), &r.figures)).collect(),
             svg,
             findings: results.iter().flat_map(|r| findings(&r.figures)).collect(),
         })?;

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use normscope::device::parse_dtype;
-use normscope::weights::convert;
+use normscope::weights::gguf::GgufFile;
+use normscope::weights::{check, convert};
 
 use super::{print_json, Common};
 
@@ -23,6 +24,9 @@ pub struct ConvertArgs {
 pub fn run(common: &Common, args: ConvertArgs) -> anyhow::Result<()> {
     let dtype = parse_dtype(&common.dtype)?;
     let started = std::time::Instant::now();
+    let gguf = GgufFile::open(&args.input)?;
+    check::scan_gguf(&gguf, common.weight_check())?;
+    drop(gguf);
     convert::convert_gguf(&args.input, &args.out, dtype, args.force)?;
     let secs = started.elapsed().as_secs_f64();
     if common.json {

@@ -1,8 +1,15 @@
 //! Subcommands and the options every command shares.
 
+mod analyze;
+mod bench;
+mod compare;
 mod convert;
 mod fetch;
+mod finetune;
 mod generate;
+mod perplexity;
+mod text;
+mod variant;
 
 use std::io::Write;
 
@@ -24,9 +31,9 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// A Hugging Face folder, a .gguf file, or a hub repo id (default: SmolLM2-135M-Instruct, fetched on first use).
+    /// A Hugging Face folder, a .gguf file, or a hub repo id (default: SmolLM2-135M-Instruct, fetched on first use); `analyze` takes several.
     #[arg(long, global = true)]
-    pub model: Option<String>,
+    pub model: Vec<String>,
     /// cpu, cuda, cuda:N or metal.
     #[arg(long, global = true, default_value = "cpu")]
     pub device: String,
@@ -42,6 +49,9 @@ pub struct Common {
     /// Log more (repeat for more detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Scan every weight for NaN and Inf at load (by default only norms and the embedding).
+    #[arg(long, global = true)]
+    pub check_weights: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +62,18 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Generate text from a prompt, streaming it to stdout.
     Generate(generate::GenerateArgs),
+    /// Per-block residual-stream figures, logit lens and ablation on a prompt or a text file.
+    Analyze(analyze::AnalyzeArgs),
+    /// Perplexity over non-overlapping windows of a text file.
+    Perplexity(perplexity::PerplexityArgs),
+    /// Prompt-processing and generation tokens/sec, llama-bench style.
+    Bench(bench::BenchArgs),
+    /// Write a Post-Norm, DeepNorm or LayerNorm-scaling variant of a Pre-Norm checkpoint.
+    Variant(variant::VariantArgs),
+    /// Fine-tune a checkpoint (or its variant) on a text, logging loss and per-layer figures.
+    Finetune(finetune::FinetuneArgs),
+    /// Compare fine-tuning runs: loss curves, held-out perplexity, per-layer contribution.
+    Compare(compare::CompareArgs),
 }
 
 /// Runs the parsed command.
@@ -60,6 +82,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fetch(a) => fetch::run(&cli.common, a),
         Command::Convert(a) => convert::run(&cli.common, a),
         Command::Generate(a) => generate::run(&cli.common, a),
+        Command::Analyze(a) => analyze::run(&cli.common, a),
+        Command::Perplexity(a) => perplexity::run(&cli.common, a),
+        Command::Bench(a) => bench::run(&cli.common, a),
+        Command::Variant(a) => variant::run(&cli.common, a),
+        Command::Finetune(a) => finetune::run(&cli.common, a),
+        Command::Compare(a) => compare::run(&cli.common, a),
     }
 }
 
@@ -71,11 +99,31 @@ impl Common {
         Ok((device, dtype))
     }
 
-    /// Loads `--model` (or the default model).
+    /// Which weights to scan for NaN and Inf.
+    pub fn weight_check(&self) -> weights::WeightCheck {
+        if self.check_weights {
+            weights::WeightCheck::All
+        } else {
+            weights::WeightCheck::Cheap
+        }
+    }
+
+    /// Loads `--model` (or the default model); more than one is an error.
     pub fn load_model(&self) -> normscope::Result<LoadedModel> {
+        if self.model.len() > 1 {
+            return Err(normscope::Error::usage(format!(
+                "--model was given {} times; only `analyze` compares several models",
+                self.model.len()
+            )));
+        }
+        self.load_spec(self.model.first().map(String::as_str))
+    }
+
+    /// Loads one model spec (`None`: the default model).
+    pub fn load_spec(&self, spec: Option<&str>) -> normscope::Result<LoadedModel> {
         let (device, dtype) = self.device_and_dtype()?;
         let started = std::time::Instant::now();
-        let lm = weights::load(self.model.as_deref(), &device, dtype)?;
+        let lm = weights::load_checked(spec, &device, dtype, self.weight_check())?;
         tracing::info!(
             "loaded {} in {:.2}s",
             lm.path.display(),
@@ -91,6 +139,17 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// A progress bar on stderr (drawn only when stderr is a terminal).
+pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}]")
+            .expect("progress template is valid"),
+    );
+    bar.set_message(what.to_string());
+    bar
 }
 
 /// Logs go to stderr; `-v` shows info, `-vv` debug.

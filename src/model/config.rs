@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::placement::{Placement, PlacementFields};
 use crate::error::{Error, Result};
 
 /// One token id or a list of them (`eos_token_id` may be either).
@@ -113,6 +114,9 @@ pub struct HfConfig {
     /// e.g. `["LlamaForCausalLM"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architectures: Option<Vec<String>>,
+    /// normscope's norm-placement keys (absent for a Pre-Norm checkpoint).
+    #[serde(flatten)]
+    pub normscope: PlacementFields,
 }
 
 fn default_eps() -> f64 {
@@ -169,6 +173,8 @@ pub struct Config {
     pub bos_token_id: Option<u32>,
     /// Ids that end generation.
     pub eos_token_ids: Vec<u32>,
+    /// Where each block normalizes (Pre-Norm unless config.json says otherwise).
+    pub placement: Placement,
 }
 
 impl Config {
@@ -288,6 +294,7 @@ impl HfConfig {
                 .as_ref()
                 .map(TokenIds::to_vec)
                 .unwrap_or_default(),
+            placement: self.normscope.resolve(self.num_hidden_layers)?,
         })
     }
 }
@@ -330,6 +337,7 @@ impl Config {
             dtype: None,
             model_type: Some("llama".into()),
             architectures: Some(vec!["LlamaForCausalLM".into()]),
+            normscope: PlacementFields::of(self.placement),
         }
     }
 }
@@ -393,5 +401,29 @@ mod tests {
         let c = resolve(base()).unwrap();
         let again = c.to_hf("float32").resolve().unwrap();
         assert_eq!(c, again);
+    }
+
+    #[test]
+    fn placement_is_read_and_written_under_normscope_keys() {
+        let mut v = base();
+        v["normscope_norm_placement"] = serde_json::json!("deepnorm");
+        v["normscope_deepnorm_alpha"] = serde_json::json!(1.5);
+        let c = resolve(v).unwrap();
+        assert_eq!(
+            c.placement,
+            Placement::DeepNorm {
+                alpha: 1.5,
+                beta: 16f64.powf(-0.25)
+            }
+        );
+        let json = serde_json::to_value(c.to_hf("float32")).unwrap();
+        assert_eq!(json["normscope_norm_placement"], "deepnorm");
+        assert_eq!(json["normscope_deepnorm_alpha"], 1.5);
+        let pre = serde_json::to_value(resolve(base()).unwrap().to_hf("float32")).unwrap();
+        assert!(pre
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.starts_with("normscope")));
     }
 }

@@ -5,7 +5,7 @@ use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::kv_cache::KvCache;
 
 use super::attention::Attention;
-use super::block::Block;
+use super::block::{Block, Pass};
 use super::config::Config;
 use super::linear::Linear;
 use super::mlp::Mlp;
@@ -120,6 +120,24 @@ impl Llama {
         })
     }
 
+    /// Moves every linear map that fits onto normscope's CPU kernels (f32
+    /// dense, Q4_1, Q8_0); for inference only, as the kernels have no backward.
+    pub fn use_cpu_kernels(&mut self) -> Result<()> {
+        let convert = |l: &mut Linear| -> Result<()> {
+            *l = l.clone().into_cpu_kernels()?;
+            Ok(())
+        };
+        for b in &mut self.blocks {
+            for l in [&mut b.attn.q, &mut b.attn.k, &mut b.attn.v, &mut b.attn.o] {
+                convert(l)?;
+            }
+            for l in [&mut b.mlp.gate, &mut b.mlp.up, &mut b.mlp.down] {
+                convert(l)?;
+            }
+        }
+        convert(&mut self.lm_head)
+    }
+
     /// The compute dtype.
     pub fn dtype(&self) -> DType {
         self.dtype
@@ -176,21 +194,19 @@ impl Llama {
                 self.cfg.max_position_embeddings
             )));
         }
+        let pass = Pass {
+            rope: &self.rope,
+            start,
+            differentiable: self.differentiable,
+            placement: self.cfg.placement,
+        };
         let mut x = self.embed_ids(ids)?;
         for (l, block) in self.blocks.iter().enumerate() {
             if self.skip[l] {
                 continue;
             }
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[l]);
-            x = block.forward(
-                l,
-                &x,
-                &self.rope,
-                start,
-                layer_cache,
-                self.differentiable,
-                obs,
-            )?;
+            x = block.forward(l, &x, &pass, layer_cache, obs)?;
         }
         if let Some(c) = cache {
             c.len = start + t;

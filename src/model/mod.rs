@@ -8,8 +8,11 @@ pub mod llama;
 pub mod mlp;
 pub mod norm;
 pub mod observer;
+pub mod placement;
+pub mod quantize;
 pub mod rope;
 
 pub use config::Config;
 pub use llama::{KvState, Llama};
 pub use observer::Observer;
+pub use placement::Placement;

@@ -11,6 +11,8 @@ use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 
 use super::source::TensorSource;
+use super::validate::gguf_header::{self, GgufLayout};
+use super::validate::{self, gguf_llama};
 use crate::error::{Error, Result};
 use crate::model::config::Config;
 use crate::model::linear::Linear;
@@ -21,22 +23,33 @@ pub struct GgufFile {
     pub path: PathBuf,
     /// Header: metadata and tensor table.
     pub content: Content,
+    /// The header as our own validator walked it (tensor byte ranges included).
+    pub layout: GgufLayout,
     mmap: memmap2::Mmap,
 }
 
 impl GgufFile {
-    /// Maps and parses `path`.
+    /// Maps `path`, validates its header (as a llama model) and parses it.
     pub fn open(path: &Path) -> Result<Self> {
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: read-only mapping; the file must not be truncated while in use.
         let mmap = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(path, e))?;
+        let layout = gguf_header::check(&mmap)
+            .and_then(|l| gguf_llama::check(&l).map(|_| l))
+            .map_err(|m| Error::format(path, m))?;
         let content = Content::read(&mut Cursor::new(&mmap[..]))
             .map_err(|e| Error::format(path, format!("not a valid GGUF file: {e}")))?;
         Ok(Self {
             path: path.to_path_buf(),
             content,
+            layout,
             mmap,
         })
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.mmap
     }
 
     /// Metadata value `key`, or an error naming the key and the file.
@@ -123,8 +136,12 @@ impl GgufFile {
             dtype: None,
             model_type: None,
             architectures: None,
+            normscope: Default::default(),
         };
-        let mut cfg = raw.resolve().map_err(|m| Error::format(&self.path, m))?;
+        let mut cfg = raw
+            .resolve()
+            .and_then(|c| validate::config::check(&c).map(|_| c))
+            .map_err(|m| Error::format(&self.path, m))?;
         cfg.rope_interleaved = true;
         Ok(cfg)
     }

@@ -1,19 +1,23 @@
 //! Checkpoints: formats (safetensors folders, GGUF), the hub cache, the
 //! default model's fetch, tokenizers, and GGUF -> Hugging Face conversion.
 
+pub mod check;
 pub mod convert;
 pub mod fetch;
 pub mod gguf;
 pub mod hub;
+pub mod random;
 pub mod safetensors;
 pub mod source;
 pub mod tokenizer;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 use tokenizers::Tokenizer;
 
+pub use check::WeightCheck;
 pub use source::TensorSource;
 
 use crate::error::{Error, Result};
@@ -57,13 +61,24 @@ pub struct LoadedModel {
 }
 
 /// Loads `spec` (a Hugging Face folder, a `.gguf` file, or a hub repo id; the
-/// default model, fetched on first use, when `None`).
+/// default model, fetched on first use, when `None`), checking the cheap
+/// tensors for NaN and Inf.
 pub fn load(spec: Option<&str>, device: &Device, dtype: DType) -> Result<LoadedModel> {
+    load_checked(spec, device, dtype, WeightCheck::Cheap)
+}
+
+/// [`load`], scanning the tensors `check` covers for NaN and Inf.
+pub fn load_checked(
+    spec: Option<&str>,
+    device: &Device,
+    dtype: DType,
+    check: WeightCheck,
+) -> Result<LoadedModel> {
     let path = resolve(spec)?;
     if path.is_dir() {
-        load_folder(&path, device, dtype)
+        load_folder(&path, device, dtype, check)
     } else {
-        load_gguf(&path, device)
+        load_gguf(&path, device, check)
     }
 }
 
@@ -95,20 +110,32 @@ pub fn resolve(spec: Option<&str>) -> Result<PathBuf> {
 }
 
 /// Loads a Hugging Face folder.
-pub fn load_folder(folder: &Path, device: &Device, dtype: DType) -> Result<LoadedModel> {
+pub fn load_folder(
+    folder: &Path,
+    device: &Device,
+    dtype: DType,
+    check: WeightCheck,
+) -> Result<LoadedModel> {
     let cfg_path = folder.join("config.json");
     if !cfg_path.exists() {
         return Err(Error::format(folder, "no config.json in this folder"));
     }
     let mut cfg = Config::from_file(&cfg_path)?;
+    validate::config::check(&cfg).map_err(|m| Error::format(&cfg_path, m))?;
     let files = safetensors::safetensors_files(folder)?;
     let src = safetensors::VarSource::open(&files, dtype, device)?;
+    check::scan_safetensors(&files, check)?;
     if let Some(eos) = generation_eos(folder)? {
         cfg.eos_token_ids = eos;
     }
-    let tokenizer = tokenizer::from_file(&folder.join("tokenizer.json"))?;
+    let tok_path = folder.join("tokenizer.json");
+    let tokenizer = tokenizer::from_file(&tok_path)?;
+    tokenizer::check_vocab(&tokenizer, cfg.vocab_size, &tok_path)?;
     let chat = folder_chat_template(folder)?;
-    let model = Llama::load(&src, cfg, dtype, device)?;
+    let mut model = Llama::load(&src, cfg, dtype, device)?;
+    if device.is_cpu() {
+        model.use_cpu_kernels()?;
+    }
     Ok(LoadedModel {
         eos_ids: model.cfg.eos_token_ids.clone(),
         model,
@@ -120,10 +147,12 @@ pub fn load_folder(folder: &Path, device: &Device, dtype: DType) -> Result<Loade
 }
 
 /// Loads a GGUF file on the quantized path (activations in f32).
-pub fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
+pub fn load_gguf(path: &Path, device: &Device, check: WeightCheck) -> Result<LoadedModel> {
     let file = gguf::GgufFile::open(path)?;
     let cfg = file.config()?;
+    check::scan_gguf(&file, check)?;
     let tokenizer = tokenizer::from_gguf(&file)?;
+    tokenizer::check_vocab(&tokenizer, cfg.vocab_size, path)?;
     let token = |id: Option<u32>| id.and_then(|i| tokenizer::gguf_token(&file, i));
     let chat = ChatTemplate {
         source: file.meta_str("tokenizer.chat_template").map(String::from),
@@ -131,7 +160,10 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
         eos_token: token(cfg.eos_token_ids.first().copied()),
     };
     let src = gguf::GgufSource::new(&file, DType::F32, device);
-    let model = Llama::load(&src, cfg, DType::F32, device)?;
+    let mut model = Llama::load(&src, cfg, DType::F32, device)?;
+    if device.is_cpu() {
+        model.use_cpu_kernels()?;
+    }
     Ok(LoadedModel {
         eos_ids: model.cfg.eos_token_ids.clone(),
         model,
@@ -146,10 +178,10 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text)
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    validate::json::parse_strict(&bytes)
         .map(Some)
-        .map_err(|e| Error::format(path, format!("not valid JSON: {e}")))
+        .map_err(|e| Error::format(path, e))
 }
 
 /// `eos_token_id` from generation_config.json, which overrides config.json's.

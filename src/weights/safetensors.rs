@@ -1,13 +1,15 @@
 //! Hugging Face folders: one `model.safetensors` or shards listed in
 //! `model.safetensors.index.json`, memory-mapped.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::source::TensorSource;
+use super::validate::safetensors_header::{self, SafetensorsHeader};
+use super::validate::shard_index;
 use crate::error::{Error, Result};
 
 /// Tensors of a safetensors checkpoint (or any `VarBuilder`), by name.
@@ -15,45 +17,34 @@ pub struct VarSource<'a> {
     vb: VarBuilder<'a>,
     /// Which file holds each tensor, for error messages.
     files: HashMap<String, PathBuf>,
+    /// Each tensor's shape as its header declares it.
+    shapes: HashMap<String, Vec<usize>>,
     /// Reported for tensors no file holds.
     location: PathBuf,
 }
 
-/// The safetensors files of a Hugging Face folder, in a stable order.
+/// The safetensors files of a Hugging Face folder, in a stable order. With an
+/// index, every shard it names must exist and hold exactly the tensors the
+/// index assigns to it.
 pub fn safetensors_files(folder: &Path) -> Result<Vec<PathBuf>> {
     let index = folder.join("model.safetensors.index.json");
     if index.exists() {
-        let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::format(&index, format!("not valid JSON: {e}")))?;
-        let map = json
-            .get("weight_map")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| Error::format(&index, "no `weight_map` object"))?;
-        let mut names = BTreeSet::new();
-        for (tensor, file) in map {
-            let file = file.as_str().ok_or_else(|| {
-                Error::format(
-                    &index,
-                    format!("weight_map entry for `{tensor}` is not a file name"),
-                )
-            })?;
-            if file.contains('/') || file.contains('\\') || file.starts_with('.') {
+        let bytes = std::fs::read(&index).map_err(|e| Error::io(&index, e))?;
+        let map = shard_index::parse(&bytes).map_err(|m| Error::format(&index, m))?;
+        let mut shards = Vec::new();
+        for name in shard_index::shard_names(&map) {
+            let file = folder.join(&name);
+            if !file.exists() {
                 return Err(Error::format(
                     &index,
-                    format!("shard name `{file}` is not a plain file name"),
+                    format!("lists shard {} which does not exist", file.display()),
                 ));
             }
-            names.insert(file.to_string());
+            let names = read_header(&file)?.tensors.into_iter().map(|t| t.name);
+            shards.push((name, names.collect()));
         }
-        let files: Vec<PathBuf> = names.into_iter().map(|n| folder.join(n)).collect();
-        if let Some(missing) = files.iter().find(|f| !f.exists()) {
-            return Err(Error::format(
-                &index,
-                format!("lists shard {} which does not exist", missing.display()),
-            ));
-        }
-        return Ok(files);
+        shard_index::check_agreement(&map, &shards).map_err(|m| Error::format(&index, m))?;
+        return Ok(shards.into_iter().map(|(n, _)| folder.join(n)).collect());
     }
     let single = folder.join("model.safetensors");
     if single.exists() {
@@ -65,18 +56,28 @@ pub fn safetensors_files(folder: &Path) -> Result<Vec<PathBuf>> {
     ))
 }
 
+/// The validated header of one safetensors file.
+pub fn read_header(file: &Path) -> Result<SafetensorsHeader> {
+    let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+    // SAFETY: read-only mapping of a file we just opened.
+    let mmap = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(file, e))?;
+    safetensors_header::check(&mmap).map_err(|m| Error::format(file, m))
+}
+
 impl VarSource<'static> {
     /// Memory-maps the safetensors `files`, converting tensors to `dtype` on load.
     pub fn open(files: &[PathBuf], dtype: DType, device: &Device) -> Result<Self> {
         let mut names = HashMap::new();
+        let mut shapes = HashMap::new();
         for file in files {
-            for name in tensor_names(file)? {
-                if let Some(first) = names.insert(name.clone(), file.clone()) {
+            for t in read_header(file)?.tensors {
+                if let Some(first) = names.insert(t.name.clone(), file.clone()) {
                     return Err(Error::format(
                         file,
-                        format!("tensor `{name}` also appears in {}", first.display()),
+                        format!("tensor `{}` also appears in {}", t.name, first.display()),
                     ));
                 }
+                shapes.insert(t.name, t.shape);
             }
         }
         // SAFETY: the files are opened read-only; as with every mmap-based loader,
@@ -87,6 +88,7 @@ impl VarSource<'static> {
         Ok(Self {
             vb,
             files: names,
+            shapes,
             location,
         })
     }
@@ -98,6 +100,7 @@ impl<'a> VarSource<'a> {
         Self {
             vb,
             files: HashMap::new(),
+            shapes: HashMap::new(),
             location,
         }
     }
@@ -107,22 +110,18 @@ impl<'a> VarSource<'a> {
     }
 }
 
-/// The tensor names in one safetensors file's header.
-fn tensor_names(file: &Path) -> Result<Vec<String>> {
-    let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-    // SAFETY: read-only mapping of a file we just opened.
-    let mmap = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(file, e))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&mmap)
-        .map_err(|e| Error::format(file, format!("not a valid safetensors file: {e}")))?;
-    Ok(meta.tensors().into_keys().collect())
-}
-
 impl TensorSource for VarSource<'_> {
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         if !self.vb.contains_tensor(name) {
             return Err(self.error(
                 name,
                 &format!("tensor is missing (expected shape {shape:?})"),
+            ));
+        }
+        if let Some(found) = self.shapes.get(name).filter(|f| f.as_slice() != shape) {
+            return Err(self.error(
+                name,
+                &format!("has shape {found:?}, expected {shape:?} (from config.json)"),
             ));
         }
         self.vb

@@ -24,6 +24,21 @@ pub fn from_file(path: &Path) -> Result<Tokenizer> {
         .map_err(|e| Error::format(path, format!("cannot parse tokenizer: {e}")))
 }
 
+/// Fails when `tokenizer` can produce ids at or beyond the model's `vocab_size`
+/// (they would index past the embedding); `source` is the file to name.
+pub fn check_vocab(tokenizer: &Tokenizer, vocab_size: usize, source: &Path) -> Result<()> {
+    let n = tokenizer.get_vocab_size(true);
+    if n > vocab_size {
+        return Err(Error::format(
+            source,
+            format!(
+                "the tokenizer has {n} tokens but the model's vocabulary has only {vocab_size}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The `tokenizer.json` document equivalent to a GGUF's embedded tokenizer.
 pub fn gguf_tokenizer_json(gguf: &GgufFile) -> Result<serde_json::Value> {
     let path = &gguf.path;

@@ -1,6 +1,13 @@
 //! Integration tests: one binary, a module per area.
 
+mod analysis;
+mod bench;
 mod cli;
 mod common;
+mod devices;
+mod interrupt;
+mod malformed;
+mod props;
 mod real_model;
 mod synthetic;
+mod variants;

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Writes small valid seed inputs into corpus/<target>/ (corpus/ is not committed)."""
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def gstr(s):
+    b = s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def gguf(alignment=None, qtype=0):
+    kv = [
+        ("general.architecture", 8, gstr("llama")),
+        ("llama.embedding_length", 4, struct.pack("<I", 32)),
+        ("llama.feed_forward_length", 4, struct.pack("<I", 64)),
+        ("llama.block_count", 4, struct.pack("<I", 1)),
+        ("llama.attention.head_count", 4, struct.pack("<I", 4)),
+        ("llama.context_length", 4, struct.pack("<I", 128)),
+        ("llama.attention.layer_norm_rms_epsilon", 6, struct.pack("<f", 1e-5)),
+        ("tokenizer.ggml.tokens", 9, struct.pack("<IQ", 8, 2) + gstr("a") + gstr("b")),
+        ("tokenizer.ggml.token_type", 9, struct.pack("<IQ", 5, 2) + struct.pack("<ii", 1, 1)),
+        ("flag", 7, b"\x01"),
+    ]
+    if alignment:
+        kv.append(("general.alignment", 4, struct.pack("<I", alignment)))
+    align = alignment or 32
+    sizes = {0: 4, 8: 34}
+    tensors = [("token_embd.weight", [32, 4]), ("blk.0.attn_norm.weight", [32])]
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
+    for k, t, p in kv:
+        out += gstr(k) + struct.pack("<I", t) + p
+    off = 0
+    datas = []
+    for name, ne in tensors:
+        n = 1
+        for x in ne:
+            n *= x
+        ty = qtype if len(ne) == 2 else 0
+        size = n * 4 if ty == 0 else n // 32 * sizes[ty]
+        out += gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", x) for x in ne)
+        out += struct.pack("<IQ", ty, off)
+        datas.append(bytes(size))
+        off += -(-size // align) * align
+    out += bytes(-len(out) % align)
+    for d in datas:
+        out += d + bytes(-len(d) % align)
+    return out
+
+
+def safetensors(extra_meta=True):
+    header = {"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+              "b": {"dtype": "BF16", "shape": [3], "data_offsets": [16, 22]}}
+    if extra_meta:
+        header["__metadata__"] = {"format": "pt"}
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + bytes(22)
+
+
+put("gguf_header", "f32", gguf())
+put("gguf_header", "q8_0_align64", gguf(alignment=64, qtype=8))
+put("safetensors_header", "two", safetensors())
+put("safetensors_header", "plain", safetensors(False))
+base = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100}
+put("config", "base", json.dumps(base).encode())
+put("config", "llama3", json.dumps(dict(base, rope_scaling={"rope_type": "llama3", "factor": 8.0},
+                                        eos_token_id=[1, 2], head_dim=16)).encode())
+put("config", "tf5", json.dumps(dict(base, rope_parameters={"rope_type": "default", "rope_theta": 1e5})).encode())

@@ -1,0 +1,40 @@
+//! `normscope compare RUN... [--report FILE]`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use normscope::output::write_atomic;
+use normscope::variants::compare::{render_table, summarize};
+use normscope::variants::report::render_html;
+
+use super::{print_json, Common};
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run folders written by `finetune`.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Write a self-contained HTML report with SVG plots.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Replace an existing report.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(common: &Common, args: CompareArgs) -> anyhow::Result<()> {
+    let runs = args
+        .runs
+        .iter()
+        .map(|r| summarize(r))
+        .collect::<normscope::Result<Vec<_>>>()?;
+    if let Some(path) = &args.report {
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        write_atomic(path, render_html(&runs, &command)?.as_bytes(), args.force)?;
+    }
+    if common.json {
+        return print_json(&serde_json::json!({ "runs": runs, "report": args.report }));
+    }
+    print!("{}", render_table(&runs));
+    Ok(())
+}

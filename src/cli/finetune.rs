@@ -1,0 +1,176 @@
+//! `normscope finetune --variant pre|post|deepnorm|lnscale --data F --out RUN`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use normscope::variants::metrics::{EvalRecord, StepRecord};
+use normscope::variants::{finetune, Progress, RunInfo, Start, TrainSettings};
+
+use super::{print_json, Common};
+
+#[derive(Debug, Args)]
+pub struct FinetuneArgs {
+    /// Norm placement to fine-tune (a Pre-Norm --model is converted first, as `variant` does).
+    #[arg(long, value_parser = ["pre", "post", "deepnorm", "lnscale"], required_unless_present = "resume")]
+    pub variant: Option<String>,
+    /// UTF-8 training text (its last --heldout fraction is held out).
+    #[arg(long, default_value = "data/genesis-kjv.txt")]
+    pub data: PathBuf,
+    /// The run folder (run.json, metrics.jsonl, checkpoint/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Optimizer steps in all (with --resume: a new total; default 100).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 128)]
+    pub seq_len: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    /// Linear warm-up steps.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
+    /// Cosine decay floor, as a fraction of --lr.
+    #[arg(long, default_value_t = 0.1)]
+    pub min_lr_ratio: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Clip the global gradient norm (0: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub grad_clip: f64,
+    /// Seed of the data order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keep the token embedding (and a tied LM head) fixed.
+    #[arg(long)]
+    pub freeze_embeddings: bool,
+    /// Fraction of the text held out (from its end).
+    #[arg(long, default_value_t = 0.1)]
+    pub heldout: f64,
+    /// Evaluate on held-out text every N steps.
+    #[arg(long, default_value_t = 20)]
+    pub eval_every: usize,
+    /// Held-out tokens per evaluation.
+    #[arg(long, default_value_t = 2048)]
+    pub eval_tokens: usize,
+    /// Write a checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 50)]
+    pub save_every: usize,
+    /// Continue RUN from its last checkpoint with its recorded settings (only --steps may change).
+    #[arg(long)]
+    pub resume: bool,
+    /// Replace an existing run folder.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+}
+
+/// A progress bar with the loss and tokens/sec.
+struct Bar {
+    bar: indicatif::ProgressBar,
+    tokens: usize,
+    seconds: f64,
+    last_eval: String,
+}
+
+impl Progress for Bar {
+    fn started(&mut self, info: &RunInfo, first_step: usize) {
+        self.bar.set_length(info.settings.steps as u64);
+        self.bar.set_position(first_step as u64 - 1);
+        self.bar.reset_eta();
+    }
+
+    fn step(&mut self, r: &StepRecord) -> bool {
+        self.tokens += r.tokens;
+        self.seconds += r.seconds;
+        self.bar.set_message(format!(
+            "loss {:.4} | {:.0} tok/s | {}",
+            r.loss,
+            self.tokens as f64 / self.seconds,
+            self.last_eval
+        ));
+        self.bar.set_position(r.step as u64);
+        true
+    }
+
+    fn eval(&mut self, r: &EvalRecord) {
+        self.last_eval = format!("held-out loss {:.4} at step {}", r.heldout_loss, r.step);
+        self.bar
+            .println(format!("step {:>5}: {}", r.step, self.last_eval));
+    }
+}
+
+pub fn run(common: &Common, args: FinetuneArgs) -> anyhow::Result<()> {
+    let (device, _) = common.device_and_dtype()?;
+    let start = if args.resume {
+        Start::Resume(args.steps)
+    } else {
+        let settings = TrainSettings {
+            model: common.model.first().cloned(),
+            variant: args
+                .variant
+                .clone()
+                .expect("clap requires --variant without --resume"),
+            data: args.data.clone(),
+            steps: args.steps.unwrap_or(100),
+            seq_len: args.seq_len,
+            batch: args.batch,
+            lr: args.lr,
+            warmup: args.warmup,
+            min_lr_ratio: args.min_lr_ratio,
+            weight_decay: args.weight_decay,
+            grad_clip: args.grad_clip,
+            seed: args.seed,
+            freeze_embeddings: args.freeze_embeddings,
+            heldout: args.heldout,
+            eval_every: args.eval_every,
+            eval_tokens: args.eval_tokens,
+            save_every: args.save_every,
+        };
+        Start::Fresh(settings, args.force)
+    };
+    if common.model.len() > 1 {
+        anyhow::bail!("finetune takes one --model");
+    }
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "finetune {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
+        )
+        .expect("progress template is valid"),
+    );
+    let mut progress = Bar {
+        bar,
+        tokens: 0,
+        seconds: 0.0,
+        last_eval: String::new(),
+    };
+    let started = std::time::Instant::now();
+    let info = finetune(&args.out, start, &device, &mut progress)?;
+    progress.bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let per_step = if progress.tokens > 0 {
+        progress.seconds / (progress.tokens / (info.settings.batch * info.settings.seq_len)) as f64
+    } else {
+        0.0
+    };
+    let checkpoint = args.out.join("checkpoint");
+    if common.json {
+        return print_json(&serde_json::json!({
+            "run": args.out, "checkpoint": checkpoint, "settings": info.settings,
+            "seconds": secs, "seconds_per_step": per_step,
+            "peak_rss_mib": normscope::variants::metrics::peak_rss_mib(),
+            "last_eval": progress.last_eval,
+        }));
+    }
+    eprintln!(
+        "finished {} ({} steps, {per_step:.2} s/step, {secs:.0}s in all); checkpoint {}",
+        args.out.display(),
+        info.settings.steps,
+        checkpoint.display()
+    );
+    Ok(())
+}

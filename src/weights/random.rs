@@ -1,0 +1,41 @@
+//! Random weights of the right shapes, for benchmarking an architecture
+//! without its checkpoint (`--random-init`) and for tests.
+
+use candle_core::{DType, Device, Tensor};
+
+use super::source::TensorSource;
+use crate::error::{Error, Result};
+
+/// Serves every tensor a model asks for: norm gains are 1, matrices are
+/// normal with standard deviation 0.02 (the usual LLaMA initialization).
+pub struct RandomSource {
+    dtype: DType,
+    device: Device,
+    tied: bool,
+}
+
+impl RandomSource {
+    /// Random tensors in `dtype` on `device`; `tied` leaves out `lm_head.weight`.
+    pub fn new(dtype: DType, device: &Device, tied: bool) -> Self {
+        Self { dtype, device: device.clone(), tied }
+    }
+}
+
+impl TensorSource for RandomSource {
+    fn tensor(&self, _name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = if shape.len() == 1 {
+            Tensor::ones(shape, DType::F32, &self.device)?
+        } else {
+            Tensor::randn(0f32, 0.02, shape, &self.device)?
+        };
+        Ok(t.to_dtype(self.dtype)?)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        !(self.tied && name == "lm_head.weight")
+    }
+
+    fn error(&self, name: &str, msg: &str) -> Error {
+        Error::usage(format!("random weights: {name}: {msg}"))
+    }
+}
