@@ -25,15 +25,30 @@ fn smollm2_config() -> normscope::model::Config {
 fn bench(c: &mut Criterion) {
     let cfg = smollm2_config();
     let dev = Device::Cpu;
-    let mut model = Llama::load(&RandomSource::new(DType::F32, &dev, true), cfg, DType::F32, &dev).unwrap();
+    let mut model = Llama::load(
+        &RandomSource::new(DType::F32, &dev, true),
+        cfg,
+        DType::F32,
+        &dev,
+    )
+    .unwrap();
     let window: Vec<u32> = (0..512u32).map(|i| (i * 7919) % 49152).collect();
     let windows = vec![window];
     let mut g = c.benchmark_group("forward_512_tokens");
     g.sample_size(10);
     // The same forward pass and log-likelihood, with no observer attached.
-    g.bench_function("no_observer", |b| b.iter(|| evaluate(&model, &windows, &mut || {}).unwrap()));
-    for (name, lens) in [("residual_figures", false), ("residual_figures_and_lens", true)] {
-        let opts = AnalyzeOptions { lens, per_token: false, ablate: false };
+    g.bench_function("no_observer", |b| {
+        b.iter(|| evaluate(&model, &windows, &mut || {}).unwrap())
+    });
+    for (name, lens) in [
+        ("residual_figures", false),
+        ("residual_figures_and_lens", true),
+    ] {
+        let opts = AnalyzeOptions {
+            lens,
+            per_token: false,
+            ablate: false,
+        };
         g.bench_function(name, |b| {
             b.iter(|| analyze(&mut model, &windows, &opts, &|_| String::new(), &mut || {}).unwrap())
         });

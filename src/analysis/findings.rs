@@ -18,8 +18,12 @@ pub fn findings(f: &Figures) -> Vec<String> {
         norm(first), layers[first].layer, norm(last), layers[last].layer, norm(last) / norm(first)
     ));
     let third = layers.len() / 3;
-    let mean_rel = |r: std::ops::Range<usize>| r.clone().map(rel).sum::<f64>() / r.len().max(1) as f64;
-    let (mid, deep) = (mean_rel(third..2 * third), mean_rel(2 * third..layers.len()));
+    let mean_rel =
+        |r: std::ops::Range<usize>| r.clone().map(rel).sum::<f64>() / r.len().max(1) as f64;
+    let (mid, deep) = (
+        mean_rel(third..2 * third),
+        mean_rel(2 * third..layers.len()),
+    );
     let verdict = if deep < 0.5 * mid {
         "deep blocks contribute much less relative to the residual, as the Pre-Norm hypothesis predicts"
     } else if deep < 0.9 * mid {
@@ -30,8 +34,17 @@ pub fn findings(f: &Figures) -> Vec<String> {
     out.push(format!(
         "Mean relative contribution is {mid:.3} over the middle third of blocks and {deep:.3} over the deepest third: {verdict}."
     ));
-    let all_zero = layers.iter().map(|l| l.all["norm_h_in"].mean).fold(0.0, f64::max);
-    if all_zero > 4.0 * layers.iter().map(|l| l.excl0["norm_h_in"].mean).fold(0.0, f64::max) {
+    let all_zero = layers
+        .iter()
+        .map(|l| l.all["norm_h_in"].mean)
+        .fold(0.0, f64::max);
+    if all_zero
+        > 4.0
+            * layers
+                .iter()
+                .map(|l| l.excl0["norm_h_in"].mean)
+                .fold(0.0, f64::max)
+    {
         out.push(format!(
             "Position 0 carries a massive activation: with it, the mean residual norm reaches {all_zero:.0}; means that include it are dominated by one token."
         ));

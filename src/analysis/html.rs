@@ -21,10 +21,18 @@ pub struct ReportModel<'a> {
 impl<'a> ReportModel<'a> {
     /// A model's entry, highlighting its top quarter of relative contributions.
     pub fn new(label: String, figures: &'a Figures) -> Self {
-        let mut v: Vec<f64> = figures.layers.iter().map(|l| l.excl0["rel_contrib"].mean).collect();
+        let mut v: Vec<f64> = figures
+            .layers
+            .iter()
+            .map(|l| l.excl0["rel_contrib"].mean)
+            .collect();
         v.sort_by(|a, b| b.total_cmp(a));
         let hot_cut = v.get(v.len() / 4).copied().unwrap_or(f64::INFINITY);
-        Self { label, figures, hot_cut }
+        Self {
+            label,
+            figures,
+            hot_cut,
+        }
     }
 }
 

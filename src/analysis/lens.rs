@@ -59,8 +59,14 @@ impl LogitLens {
     }
 
     /// Compares each captured block output of one window with `final_logits` `(1, t, vocab)`.
-    pub fn add_window(&mut self, model: &Llama, capture: LensCapture, final_logits: &Tensor) -> Result<()> {
-        let log_p = candle_nn::ops::log_softmax(&final_logits.i(0)?.to_dtype(DType::F32)?, D::Minus1)?; // (t, V)
+    pub fn add_window(
+        &mut self,
+        model: &Llama,
+        capture: LensCapture,
+        final_logits: &Tensor,
+    ) -> Result<()> {
+        let log_p =
+            candle_nn::ops::log_softmax(&final_logits.i(0)?.to_dtype(DType::F32)?, D::Minus1)?; // (t, V)
         let p = log_p.exp()?;
         let final_top1: Vec<u32> = log_p.argmax(D::Minus1)?.to_vec1()?;
         let neg_entropy: Vec<f32> = (&p * &log_p)?.sum(D::Minus1)?.to_vec1()?;
@@ -79,7 +85,10 @@ impl LogitLens {
                 self.agree[layer].0 += u64::from(top1[j] == final_top1[j]);
                 self.agree[layer].1 += 1;
             }
-            let p_top = log_q.i((t - 1, final_top1[t - 1] as usize))?.exp()?.to_scalar::<f32>()? as f64;
+            let p_top = log_q
+                .i((t - 1, final_top1[t - 1] as usize))?
+                .exp()?
+                .to_scalar::<f32>()? as f64;
             let last_kl = (neg_entropy[t - 1] - cross[t - 1]).max(0.0) as f64;
             self.last[layer] = Some((top1[t - 1], last_kl, p_top));
         }

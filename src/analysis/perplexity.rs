@@ -13,7 +13,11 @@ pub fn windows(ids: &[u32], ctx: usize) -> Result<Vec<Vec<u32>>> {
     if ctx < 2 {
         return Err(Error::usage("--ctx must be at least 2"));
     }
-    Ok(ids.chunks(ctx).filter(|w| w.len() >= 2).map(|w| w.to_vec()).collect())
+    Ok(ids
+        .chunks(ctx)
+        .filter(|w| w.len() >= 2)
+        .map(|w| w.to_vec())
+        .collect())
 }
 
 /// Sum of negative log-likelihoods and the number of predictions.
@@ -41,10 +45,14 @@ impl Nll {
 /// The NLL of `window[1..]` given the logits `(1, t, vocab)` of `window`.
 pub fn window_nll(logits: &Tensor, window: &[u32]) -> Result<Nll> {
     let t = window.len();
-    let log_p = candle_nn::ops::log_softmax(&logits.i((0, ..t - 1))?.to_dtype(DType::F32)?, D::Minus1)?;
+    let log_p =
+        candle_nn::ops::log_softmax(&logits.i((0, ..t - 1))?.to_dtype(DType::F32)?, D::Minus1)?;
     let targets = Tensor::new(&window[1..], logits.device())?.unsqueeze(1)?;
     let picked: Vec<f32> = log_p.gather(&targets, 1)?.squeeze(1)?.to_vec1()?;
-    Ok(Nll { sum: -picked.iter().map(|&x| x as f64).sum::<f64>(), count: t - 1 })
+    Ok(Nll {
+        sum: -picked.iter().map(|&x| x as f64).sum::<f64>(),
+        count: t - 1,
+    })
 }
 
 /// Perplexity figures of `model` over `windows`, calling `tick` after each window.

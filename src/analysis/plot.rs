@@ -31,7 +31,16 @@ struct Panel {
 fn per_layer(f: &Figures, view_excl0: bool, key: &str) -> Points {
     f.layers
         .iter()
-        .map(|l| (l.layer, if view_excl0 { l.excl0[key].mean } else { l.all[key].mean }))
+        .map(|l| {
+            (
+                l.layer,
+                if view_excl0 {
+                    l.excl0[key].mean
+                } else {
+                    l.all[key].mean
+                },
+            )
+        })
         .collect()
 }
 
@@ -42,7 +51,12 @@ const PANELS: [Panel; 6] = [
         log: true,
         bars: false,
         legend: SeriesLabelPosition::UpperRight,
-        curves: |f| vec![("excl. pos 0", per_layer(f, true, "rel_contrib")), ("all tokens", per_layer(f, false, "rel_contrib"))],
+        curves: |f| {
+            vec![
+                ("excl. pos 0", per_layer(f, true, "rel_contrib")),
+                ("all tokens", per_layer(f, false, "rel_contrib")),
+            ]
+        },
     },
     Panel {
         title: "Residual norm ||h_in|| entering each block",
@@ -50,7 +64,12 @@ const PANELS: [Panel; 6] = [
         log: true,
         bars: false,
         legend: SeriesLabelPosition::LowerRight,
-        curves: |f| vec![("excl. pos 0", per_layer(f, true, "norm_h_in")), ("all tokens", per_layer(f, false, "norm_h_in"))],
+        curves: |f| {
+            vec![
+                ("excl. pos 0", per_layer(f, true, "norm_h_in")),
+                ("all tokens", per_layer(f, false, "norm_h_in")),
+            ]
+        },
     },
     Panel {
         title: "Block influence 1 - cos(h_in, h_out)",
@@ -58,7 +77,12 @@ const PANELS: [Panel; 6] = [
         log: false,
         bars: false,
         legend: SeriesLabelPosition::UpperRight,
-        curves: |f| vec![("excl. pos 0", per_layer(f, true, "bi")), ("all tokens", per_layer(f, false, "bi"))],
+        curves: |f| {
+            vec![
+                ("excl. pos 0", per_layer(f, true, "bi")),
+                ("all tokens", per_layer(f, false, "bi")),
+            ]
+        },
     },
     Panel {
         title: "Sublayer shares: ||a|| / ||h_in|| and ||m|| / ||h_mid|| (excl. pos 0)",
@@ -66,7 +90,12 @@ const PANELS: [Panel; 6] = [
         log: true,
         bars: false,
         legend: SeriesLabelPosition::UpperRight,
-        curves: |f| vec![("attention", per_layer(f, true, "attn_ratio")), ("MLP", per_layer(f, true, "mlp_ratio"))],
+        curves: |f| {
+            vec![
+                ("attention", per_layer(f, true, "attn_ratio")),
+                ("MLP", per_layer(f, true, "mlp_ratio")),
+            ]
+        },
     },
     Panel {
         title: "Logit lens: KL(final || lens) in nats (excl. pos 0)",
@@ -75,7 +104,10 @@ const PANELS: [Panel; 6] = [
         bars: false,
         legend: SeriesLabelPosition::LowerLeft,
         curves: |f| match &f.lens {
-            Some(l) => vec![("lens KL", l.iter().map(|x| (x.layer, x.kl_excl0.mean)).collect())],
+            Some(l) => vec![(
+                "lens KL",
+                l.iter().map(|x| (x.layer, x.kl_excl0.mean)).collect(),
+            )],
             None => vec![],
         },
     },
@@ -100,7 +132,11 @@ fn plot_error(e: impl std::fmt::Debug) -> Error {
 pub fn render_svg(series: &[Series]) -> Result<String> {
     let panels: Vec<&Panel> = PANELS
         .iter()
-        .filter(|p| series.iter().any(|s| (p.curves)(s.figures).iter().any(|(_, pts)| !pts.is_empty())))
+        .filter(|p| {
+            series
+                .iter()
+                .any(|s| (p.curves)(s.figures).iter().any(|(_, pts)| !pts.is_empty()))
+        })
         .collect();
     let n_layers = series
         .iter()
@@ -109,7 +145,8 @@ pub fn render_svg(series: &[Series]) -> Result<String> {
         .unwrap_or(1);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (960, 280 * panels.len() as u32)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (960, 280 * panels.len() as u32)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
         for (area, panel) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
             draw_panel(area, panel, series, n_layers)?;
@@ -129,10 +166,20 @@ fn draw_panel<DB: DrawingBackend>(
     let all: Vec<(usize, &str, Points)> = series
         .iter()
         .enumerate()
-        .flat_map(|(i, s)| (panel.curves)(s.figures).into_iter().map(move |(name, pts)| (i, name, pts)))
+        .flat_map(|(i, s)| {
+            (panel.curves)(s.figures)
+                .into_iter()
+                .map(move |(name, pts)| (i, name, pts))
+        })
         .collect();
-    let values: Vec<f64> = all.iter().flat_map(|(_, _, p)| p.iter().map(|&(_, v)| y(v))).filter(|v| v.is_finite()).collect();
-    let (mut lo, mut hi) = values.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let values: Vec<f64> = all
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().map(|&(_, v)| y(v)))
+        .filter(|v| v.is_finite())
+        .collect();
+    let (mut lo, mut hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     if panel.bars && !panel.log {
         lo = lo.min(0.0);
     }
@@ -159,27 +206,44 @@ fn draw_panel<DB: DrawingBackend>(
     let curves_per_model = all.iter().filter(|(i, _, _)| *i == 0).count().max(1);
     for (k, (model, name, pts)) in all.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
-        let label = if series.len() > 1 { format!("{} ({name})", series[*model].label) } else { name.to_string() };
+        let label = if series.len() > 1 {
+            format!("{} ({name})", series[*model].label)
+        } else {
+            name.to_string()
+        };
         if panel.bars {
             let width = 0.8 / series.len() as f64;
             let off = -0.4 + width * *model as f64;
             let base = if log { 0.0 } else { lo.min(0.0) };
             chart
                 .draw_series(pts.iter().map(|&(l, v)| {
-                    Rectangle::new([(l as f64 + off, base), (l as f64 + off + width, y(v))], color.filled())
+                    Rectangle::new(
+                        [(l as f64 + off, base), (l as f64 + off + width, y(v))],
+                        color.filled(),
+                    )
                 }))
                 .map_err(plot_error)?
                 .label(label)
-                .legend(move |(x, yy)| Rectangle::new([(x, yy - 5), (x + 12, yy + 5)], color.filled()));
+                .legend(move |(x, yy)| {
+                    Rectangle::new([(x, yy - 5), (x + 12, yy + 5)], color.filled())
+                });
         } else {
             let stroke = if k % curves_per_model == 0 { 2 } else { 1 };
             chart
-                .draw_series(LineSeries::new(pts.iter().map(|&(l, v)| (l as f64, y(v))), color.stroke_width(stroke)))
+                .draw_series(LineSeries::new(
+                    pts.iter().map(|&(l, v)| (l as f64, y(v))),
+                    color.stroke_width(stroke),
+                ))
                 .map_err(plot_error)?
                 .label(label)
-                .legend(move |(x, yy)| PathElement::new(vec![(x, yy), (x + 16, yy)], color.stroke_width(2)));
+                .legend(move |(x, yy)| {
+                    PathElement::new(vec![(x, yy), (x + 16, yy)], color.stroke_width(2))
+                });
             chart
-                .draw_series(pts.iter().map(|&(l, v)| Circle::new((l as f64, y(v)), 2, color.filled())))
+                .draw_series(
+                    pts.iter()
+                        .map(|&(l, v)| Circle::new((l as f64, y(v)), 2, color.filled())),
+                )
                 .map_err(plot_error)?;
         }
     }

@@ -17,9 +17,24 @@ use crate::model::Observer;
 
 /// Names of the per-block figures, in table order (the JSON keys).
 pub const FIGURES: [&str; 18] = [
-    "norm_h_in", "norm_attn", "norm_h_mid", "norm_mlp", "norm_h_out", "norm_delta",
-    "rel_contrib", "attn_ratio", "mlp_ratio", "cos", "attn_cos", "mlp_cos", "bi", "attn_bi",
-    "mlp_bi", "angular", "attn_angular", "mlp_angular",
+    "norm_h_in",
+    "norm_attn",
+    "norm_h_mid",
+    "norm_mlp",
+    "norm_h_out",
+    "norm_delta",
+    "rel_contrib",
+    "attn_ratio",
+    "mlp_ratio",
+    "cos",
+    "attn_cos",
+    "mlp_cos",
+    "bi",
+    "attn_bi",
+    "mlp_bi",
+    "angular",
+    "attn_angular",
+    "mlp_angular",
 ];
 
 /// Figures of one block, over all tokens and over tokens after position 0.
@@ -87,7 +102,11 @@ impl ResidualObserver {
             .filter_map(|(l, acc)| {
                 let acc = acc.as_ref()?;
                 let map = |r: &[Running; FIGURES.len()]| {
-                    FIGURES.iter().zip(r.iter()).map(|(n, r)| (*n, r.stat())).collect()
+                    FIGURES
+                        .iter()
+                        .zip(r.iter())
+                        .map(|(n, r)| (*n, r.stat()))
+                        .collect()
                 };
                 Some(LayerFigures {
                     layer: l,
@@ -151,9 +170,15 @@ impl Observer for ResidualObserver {
         // (9, t): squared norms and the three dot products, one transfer.
         let rows = Tensor::stack(
             &[
-                dot(&h_in, &h_in)?, dot(&a, &a)?, dot(&h_mid, &h_mid)?, dot(&m, &m)?,
-                dot(&h_out, &h_out)?, dot(&delta, &delta)?, dot(&h_in, &h_out)?,
-                dot(&h_in, &h_mid)?, dot(&h_mid, &h_out)?,
+                dot(&h_in, &h_in)?,
+                dot(&a, &a)?,
+                dot(&h_mid, &h_mid)?,
+                dot(&m, &m)?,
+                dot(&h_out, &h_out)?,
+                dot(&delta, &delta)?,
+                dot(&h_in, &h_out)?,
+                dot(&h_in, &h_mid)?,
+                dot(&h_mid, &h_out)?,
             ],
             0,
         )?
@@ -198,15 +223,36 @@ fn token_figures(rows: &[Vec<f64>], j: usize) -> [f64; FIGURES.len()] {
     let [n_in, n_a, n_mid, n_m, n_out, n_delta] =
         [0, 1, 2, 3, 4, 5].map(|r| rows[r][j].max(0.0).sqrt());
     let (d_in_out, d_in_mid, d_mid_out) = (rows[6][j], rows[7][j], rows[8][j]);
-    let cos = |d: f64, x: f64, y: f64| if x > 0.0 && y > 0.0 { (d / (x * y)).clamp(-1.0, 1.0) } else { 1.0 };
+    let cos = |d: f64, x: f64, y: f64| {
+        if x > 0.0 && y > 0.0 {
+            (d / (x * y)).clamp(-1.0, 1.0)
+        } else {
+            1.0
+        }
+    };
     let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
     let c = cos(d_in_out, n_in, n_out);
     let ca = cos(d_in_mid, n_in, n_mid);
     let cm = cos(d_mid_out, n_mid, n_out);
     let ang = |c: f64| c.acos() / std::f64::consts::PI;
     [
-        n_in, n_a, n_mid, n_m, n_out, n_delta,
-        ratio(n_delta, n_in), ratio(n_a, n_in), ratio(n_m, n_mid),
-        c, ca, cm, 1.0 - c, 1.0 - ca, 1.0 - cm, ang(c), ang(ca), ang(cm),
+        n_in,
+        n_a,
+        n_mid,
+        n_m,
+        n_out,
+        n_delta,
+        ratio(n_delta, n_in),
+        ratio(n_a, n_in),
+        ratio(n_m, n_mid),
+        c,
+        ca,
+        cm,
+        1.0 - c,
+        1.0 - ca,
+        1.0 - cm,
+        ang(c),
+        ang(ca),
+        ang(cm),
     ]
 }

@@ -113,7 +113,12 @@ pub fn analyze(
 }
 
 /// Perplexity with each block (not already skipped) removed in turn.
-fn ablate(model: &mut Llama, windows: &[Vec<u32>], base: f64, tick: &mut dyn FnMut()) -> Result<Vec<AblationRow>> {
+fn ablate(
+    model: &mut Llama,
+    windows: &[Vec<u32>],
+    base: f64,
+    tick: &mut dyn FnMut(),
+) -> Result<Vec<AblationRow>> {
     let skipped = model.skipped_layers();
     let mut rows = Vec::new();
     for layer in (0..model.cfg.num_layers).filter(|l| !skipped.contains(l)) {
@@ -123,7 +128,12 @@ fn ablate(model: &mut Llama, windows: &[Vec<u32>], base: f64, tick: &mut dyn FnM
         let result = evaluate(model, windows, tick);
         model.set_skip_layers(&skipped)?;
         let ppl = result?.perplexity().unwrap_or(f64::NAN);
-        rows.push(AblationRow { layer, perplexity: ppl, delta: ppl - base, ratio: ppl / base });
+        rows.push(AblationRow {
+            layer,
+            perplexity: ppl,
+            delta: ppl - base,
+            ratio: ppl / base,
+        });
     }
     Ok(rows)
 }

@@ -24,7 +24,11 @@ impl Running {
     pub fn stat(&self) -> Stat {
         Stat {
             mean: self.mean,
-            std: if self.n > 1 { (self.m2 / (self.n - 1) as f64).sqrt() } else { 0.0 },
+            std: if self.n > 1 {
+                (self.m2 / (self.n - 1) as f64).sqrt()
+            } else {
+                0.0
+            },
             n: self.n,
         }
     }

@@ -41,12 +41,28 @@ pub fn render_table(f: &Figures, view: View) -> String {
         let _ = write!(
             out,
             "{:>5} {:>10.2} {:>9.4} {:>8.4} {:>8.4} {:>8.4} {:>7.4} {:>8.4}",
-            layer.layer, g("norm_h_in"), g("rel_contrib"), g("attn_ratio"), g("mlp_ratio"),
-            g("cos"), g("bi"), g("angular")
+            layer.layer,
+            g("norm_h_in"),
+            g("rel_contrib"),
+            g("attn_ratio"),
+            g("mlp_ratio"),
+            g("cos"),
+            g("bi"),
+            g("angular")
         );
         if let Some(l) = lens.and_then(|l| l.iter().find(|x| x.layer == layer.layer)) {
-            let kl = if view == View::All { l.kl.mean } else { l.kl_excl0.mean };
-            let _ = write!(out, " {:>8.3} {:>6.2} {:<12}", kl, l.top1_agreement, format!("{:?}", l.last_top1_token));
+            let kl = if view == View::All {
+                l.kl.mean
+            } else {
+                l.kl_excl0.mean
+            };
+            let _ = write!(
+                out,
+                " {:>8.3} {:>6.2} {:<12}",
+                kl,
+                l.top1_agreement,
+                format!("{:?}", l.last_top1_token)
+            );
         }
         if let Some(a) = abl.and_then(|a| a.iter().find(|x| x.layer == layer.layer)) {
             let _ = write!(out, " {:>10.3}", a.perplexity);
@@ -67,7 +83,15 @@ pub fn render_csv(f: &Figures) -> String {
         }
     }
     if f.lens.is_some() {
-        header.extend(["lens_kl_mean", "lens_kl_excl0_mean", "lens_top1_agreement", "lens_last_top1"].map(String::from));
+        header.extend(
+            [
+                "lens_kl_mean",
+                "lens_kl_excl0_mean",
+                "lens_top1_agreement",
+                "lens_last_top1",
+            ]
+            .map(String::from),
+        );
     }
     if f.ablation.is_some() {
         header.extend(["ablation_perplexity", "ablation_delta"].map(String::from));
@@ -84,8 +108,12 @@ pub fn render_csv(f: &Figures) -> String {
         }
         if let Some(lens) = &f.lens {
             match lens.iter().find(|l| l.layer == layer.layer) {
-                Some(l) => row.extend([l.kl.mean.to_string(), l.kl_excl0.mean.to_string(),
-                    l.top1_agreement.to_string(), l.last_top1.to_string()]),
+                Some(l) => row.extend([
+                    l.kl.mean.to_string(),
+                    l.kl_excl0.mean.to_string(),
+                    l.top1_agreement.to_string(),
+                    l.last_top1.to_string(),
+                ]),
                 None => row.extend(std::iter::repeat_n(String::new(), 4)),
             }
         }

@@ -86,7 +86,11 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
     } else {
         common.model.iter().map(|s| Some(s.as_str())).collect()
     };
-    let opts = AnalyzeOptions { lens: !args.no_lens, per_token: args.per_token, ablate: args.ablate };
+    let opts = AnalyzeOptions {
+        lens: !args.no_lens,
+        per_token: args.per_token,
+        ablate: args.ablate,
+    };
     let mut results = Vec::new();
     for spec in specs {
         let mut lm = common.load_spec(spec)?;
@@ -119,10 +123,23 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
             many => print_json(&serde_json::json!({ "models": many })),
         };
     }
-    let view = if args.include_pos0 { View::All } else { View::Excl0 };
+    let view = if args.include_pos0 {
+        View::All
+    } else {
+        View::Excl0
+    };
     for r in &results {
-        println!("{} ({} tokens, {} window(s); means over {})", r.model, r.figures.tokens, r.figures.windows,
-            if args.include_pos0 { "all tokens" } else { "tokens after position 0" });
+        println!(
+            "{} ({} tokens, {} window(s); means over {})",
+            r.model,
+            r.figures.tokens,
+            r.figures.windows,
+            if args.include_pos0 {
+                "all tokens"
+            } else {
+                "tokens after position 0"
+            }
+        );
         if let Some(p) = r.figures.perplexity {
             println!("perplexity {p:.4}");
         }
@@ -134,7 +151,11 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_outputs(args: &AnalyzeArgs, results: &[ModelAnalysis], source: &str) -> anyhow::Result<()> {
+fn write_outputs(
+    args: &AnalyzeArgs,
+    results: &[ModelAnalysis],
+    source: &str,
+) -> anyhow::Result<()> {
     if let Some(path) = &args.csv {
         let csv = match results {
             [one] => render_csv(&one.figures),
@@ -149,7 +170,13 @@ fn write_outputs(args: &AnalyzeArgs, results: &[ModelAnalysis], source: &str) ->
     if args.plot.is_none() && args.report.is_none() {
         return Ok(());
     }
-    let series: Vec<Series> = results.iter().map(|r| Series { label: r.model.clone(), figures: &r.figures }).collect();
+    let series: Vec<Series> = results
+        .iter()
+        .map(|r| Series {
+            label: r.model.clone(),
+            figures: &r.figures,
+        })
+        .collect();
     let svg = render_svg(&series)?;
     if let Some(path) = &args.plot {
         write_atomic(path, svg.as_bytes(), args.force)?;
@@ -160,7 +187,10 @@ fn write_outputs(args: &AnalyzeArgs, results: &[ModelAnalysis], source: &str) ->
             title: "normscope: what each block does to the residual stream".into(),
             command,
             source: source.to_string(),
-            models: results.iter().map(|r| ReportModel::new(r.model.clone(), &r.figures)).collect(),
+            models: results
+                .iter()
+                .map(|r| ReportModel::new(r.model.clone(), &r.figures))
+                .collect(),
             svg,
             findings: results.iter().flat_map(|r| findings(&r.figures)).collect(),
         })?;

@@ -145,8 +145,10 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}]")
-            .expect("progress template is valid"),
+        indicatif::ProgressStyle::with_template(
+            "{msg} {bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("progress template is valid"),
     );
     bar.set_message(what.to_string());
     bar

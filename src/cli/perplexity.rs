@@ -36,7 +36,9 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
     let nll = evaluate(&lm.model, &wins, &mut || bar.inc(1))?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    let ppl = nll.perplexity().expect("every window predicts at least one token");
+    let ppl = nll
+        .perplexity()
+        .expect("every window predicts at least one token");
     if common.json {
         return print_json(&serde_json::json!({
             "model": lm.path, "format": lm.format, "file": args.file, "ctx": ctx,
@@ -46,6 +48,11 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
             "seconds": secs, "tokens_per_sec": nll.count as f64 / secs,
         }));
     }
-    println!("perplexity {ppl:.4} over {} predicted tokens in {} windows of up to {} tokens", nll.count, wins.len(), ctx);
+    println!(
+        "perplexity {ppl:.4} over {} predicted tokens in {} windows of up to {} tokens",
+        nll.count,
+        wins.len(),
+        ctx
+    );
     Ok(())
 }

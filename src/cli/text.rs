@@ -10,7 +10,8 @@ use normscope::weights::LoadedModel;
 /// The contents of a UTF-8 text file, or an error naming it.
 pub fn read_utf8(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: the file is not UTF-8 text", path.display()))
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{}: the file is not UTF-8 text", path.display()))
 }
 
 /// Token ids of `text`, at most `limit` of them.

@@ -7,7 +7,7 @@ use std::arch::x86_64::__m256;
 
 use half::f16;
 
-use super::{Isa, KernelError, Tiles, check_len, run};
+use super::{check_len, run, Isa, KernelError, Tiles};
 
 /// A dense weight element type that widens to f32.
 pub(crate) trait DenseWeight: Copy + Sync {

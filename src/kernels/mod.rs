@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 pub use quant::{
-    Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, Q8_0Row, Q8_1Row, QK, quantize_row_q8_0, quantize_row_q8_1,
+    quantize_row_q8_0, quantize_row_q8_1, Q8_0Row, Q8_1Row, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK,
 };
 
 /// Error returned when matmul arguments have inconsistent shapes.

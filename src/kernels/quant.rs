@@ -6,7 +6,7 @@ use std::array;
 use half::f16;
 use rayon::prelude::*;
 
-use super::{Isa, KernelError, Tiles, check_len, run};
+use super::{check_len, run, Isa, KernelError, Tiles};
 
 /// Values per quantization block.
 pub const QK: usize = 32;

@@ -11,8 +11,8 @@ use std::array;
 
 use half::f16;
 
-use super::dense::{DENSE_GEMM_ACTS, DENSE_GEMM_ROWS, Dense, DenseWeight};
-use super::quant::{Q4_1_BLOCK_BYTES, Q4_1Kernel, Q8_0_BLOCK_BYTES, Q8_0Kernel, QK};
+use super::dense::{Dense, DenseWeight, DENSE_GEMM_ACTS, DENSE_GEMM_ROWS};
+use super::quant::{Q4_1Kernel, Q8_0Kernel, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK};
 use super::{Isa, Tiles};
 
 /// A micro-kernel run with AVX2; only constructible on a CPU that supports it.

@@ -14,7 +14,7 @@
 
 use half::f16;
 
-use super::quant::{Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK, f16_at};
+use super::quant::{f16_at, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK};
 use super::*;
 
 const ROWS: [usize; 5] = [1, 3, 67, 576, 1536];

@@ -66,9 +66,9 @@ impl Attention {
         let dtype = q.dtype();
         let scale = 1.0 / (hd as f64).sqrt();
         let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?; // (b, nh, t, T)
-        let scores = scores.to_dtype(DType::F32)?;
+        let scores = super::norm::at_least_f32(&scores)?;
         let scores = if t > 1 {
-            let mask = causal_mask(t, total - t, x.device())?;
+            let mask = causal_mask(t, total - t, x.device())?.to_dtype(scores.dtype())?;
             scores.broadcast_add(&mask)?
         } else {
             scores

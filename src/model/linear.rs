@@ -61,7 +61,10 @@ impl Linear {
     pub fn dense_weight(&self) -> Option<&Tensor> {
         match self {
             Linear::Dense(l) => Some(l.weight()),
-            Linear::Cpu(CpuWeight { data: CpuData::F32(w), .. }) => Some(w),
+            Linear::Cpu(CpuWeight {
+                data: CpuData::F32(w),
+                ..
+            }) => Some(w),
             _ => None,
         }
     }
@@ -70,16 +73,30 @@ impl Linear {
     /// on the CPU); otherwise unchanged.
     pub fn into_cpu_kernels(self) -> Result<Self> {
         Ok(match self {
-            Linear::Dense(l) if l.weight().device().is_cpu() && l.weight().dtype() == DType::F32 => {
+            Linear::Dense(l)
+                if l.weight().device().is_cpu() && l.weight().dtype() == DType::F32 =>
+            {
                 let (rows, cols) = l.weight().dims2()?;
-                Linear::Cpu(CpuWeight { rows, cols, data: CpuData::F32(l.weight().contiguous()?) })
+                Linear::Cpu(CpuWeight {
+                    rows,
+                    cols,
+                    data: CpuData::F32(l.weight().contiguous()?),
+                })
             }
             Linear::Quantized(QMatMul::QTensor(q)) if q.device().is_cpu() => {
                 let (rows, cols) = q.shape().dims2()?;
                 let bytes = || -> Result<Arc<Vec<u8>>> { Ok(Arc::new(q.data()?.into_owned())) };
                 match q.dtype() {
-                    GgmlDType::Q4_1 => Linear::Cpu(CpuWeight { rows, cols, data: CpuData::Q4_1(bytes()?) }),
-                    GgmlDType::Q8_0 => Linear::Cpu(CpuWeight { rows, cols, data: CpuData::Q8_0(bytes()?) }),
+                    GgmlDType::Q4_1 => Linear::Cpu(CpuWeight {
+                        rows,
+                        cols,
+                        data: CpuData::Q4_1(bytes()?),
+                    }),
+                    GgmlDType::Q8_0 => Linear::Cpu(CpuWeight {
+                        rows,
+                        cols,
+                        data: CpuData::Q8_0(bytes()?),
+                    }),
                     _ => Linear::Quantized(QMatMul::QTensor(q)),
                 }
             }
@@ -126,7 +143,9 @@ impl CpuWeight {
                 CpuData::Q4_1(w) => kernels::matmul_q4_1(w, self.rows, self.cols, xs, m, &mut out),
                 CpuData::Q8_0(w) => kernels::matmul_q8_0(w, self.rows, self.cols, xs, m, &mut out),
                 CpuData::F32(w) => with_f32_slice(w, |ws| {
-                    Ok(kernels::matmul_f32(ws, self.rows, self.cols, xs, m, &mut out))
+                    Ok(kernels::matmul_f32(
+                        ws, self.rows, self.cols, xs, m, &mut out,
+                    ))
                 })?,
             };
             r.map_err(|e| Error::Candle(candle_core::Error::Msg(e.to_string())))
@@ -141,7 +160,9 @@ impl CpuWeight {
 fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     let (storage, layout) = t.storage_and_layout();
     let Storage::Cpu(cpu) = &*storage else {
-        return Err(Error::usage("CPU kernels were given a tensor on another device"));
+        return Err(Error::usage(
+            "CPU kernels were given a tensor on another device",
+        ));
     };
     let all = cpu.as_slice::<f32>()?;
     let start = layout.start_offset();

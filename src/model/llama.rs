@@ -223,9 +223,9 @@ impl Llama {
         Ok(flat.reshape((b, t, self.cfg.hidden_size))?)
     }
 
-    /// Logits `(.., vocab)` in f32 for hidden states `(.., hidden)`.
+    /// Logits `(.., vocab)` for hidden states `(.., hidden)`, in f32 (f64 for an f64 model).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        Ok(self.lm_head.forward(hidden)?.to_dtype(DType::F32)?)
+        super::norm::at_least_f32(&self.lm_head.forward(hidden)?)
     }
 
     /// Logits at every position `(b, t, vocab)`.

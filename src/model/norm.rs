@@ -29,11 +29,19 @@ impl RmsNorm {
             return Ok(candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)?);
         }
         let dtype = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
+        let xf = at_least_f32(x)?;
         let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
         let y = xf.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
         Ok(y.to_dtype(dtype)?.broadcast_mul(&self.weight)?)
     }
+}
+
+/// Half-precision tensors widened to f32; f32 and f64 unchanged.
+pub fn at_least_f32(x: &Tensor) -> Result<Tensor> {
+    Ok(match x.dtype() {
+        DType::F16 | DType::BF16 => x.to_dtype(DType::F32)?,
+        _ => x.clone(),
+    })
 }
 
 #[cfg(test)]

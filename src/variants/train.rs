@@ -161,7 +161,7 @@ pub fn finetune(
     let freeze = settings.freeze_embeddings;
     let frozen =
         move |n: &str| freeze && (n == "model.embed_tokens.weight" || n == "lm_head.weight");
-    let mut net = Trainable::new(tensors, cfg.clone(), frozen, device)?;
+    let mut net = Trainable::new(tensors, cfg.clone(), frozen, DType::F32, device)?;
     let params = ParamsAdamW {
         lr: settings.lr,
         weight_decay: settings.weight_decay,

@@ -63,12 +63,14 @@ pub fn layer_of(name: &str) -> Option<usize> {
 }
 
 impl Trainable {
-    /// Makes every tensor of `tensors` a variable in f32 on `device`, except
-    /// those `frozen` names, and builds the model with differentiable ops.
+    /// Makes every tensor of `tensors` a variable in `dtype` (f32 for training,
+    /// f64 for gradient checks) on `device`, except those `frozen` names, and
+    /// builds the model with differentiable ops.
     pub fn new(
         tensors: HashMap<String, Tensor>,
         cfg: Config,
         frozen: impl Fn(&str) -> bool,
+        dtype: DType,
         device: &Device,
     ) -> Result<Self> {
         let mut names: Vec<String> = tensors.keys().cloned().collect();
@@ -76,7 +78,7 @@ impl Trainable {
         let mut all = HashMap::new();
         let (mut params, mut fixed) = (Vec::new(), HashMap::new());
         for name in names {
-            let t = tensors[&name].to_dtype(DType::F32)?.to_device(device)?;
+            let t = tensors[&name].to_dtype(dtype)?.to_device(device)?;
             if frozen(&name) {
                 fixed.insert(name.clone(), t.clone());
                 all.insert(name, t);
@@ -87,7 +89,7 @@ impl Trainable {
             }
         }
         drop(tensors);
-        let mut model = Llama::load(&MapSource(&all), cfg, DType::F32, device)?;
+        let mut model = Llama::load(&MapSource(&all), cfg, dtype, device)?;
         model.differentiable = true;
         Ok(Self {
             model,

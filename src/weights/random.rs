@@ -17,7 +17,11 @@ pub struct RandomSource {
 impl RandomSource {
     /// Random tensors in `dtype` on `device`; `tied` leaves out `lm_head.weight`.
     pub fn new(dtype: DType, device: &Device, tied: bool) -> Self {
-        Self { dtype, device: device.clone(), tied }
+        Self {
+            dtype,
+            device: device.clone(),
+            tied,
+        }
     }
 }
 

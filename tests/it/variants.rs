@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use normscope::model::Placement;
 use normscope::variants::metrics::{self, EvalRecord, Record, StepRecord};
 use normscope::variants::{
@@ -37,7 +37,7 @@ fn trainable(folder: &Path, placement: &str) -> Trainable {
     let mut tensors = model_tensors(&lm.model).unwrap();
     let target = Placement::from_name(placement, cfg.num_layers).unwrap();
     make_variant(&mut tensors, &mut cfg, target).unwrap();
-    Trainable::new(tensors, cfg, |_| false, &Device::Cpu).unwrap()
+    Trainable::new(tensors, cfg, |_| false, DType::F64, &Device::Cpu).unwrap()
 }
 
 fn batch(vocab: u32) -> (Tensor, Tensor) {
@@ -47,14 +47,14 @@ fn batch(vocab: u32) -> (Tensor, Tensor) {
 }
 
 fn scalar(t: &Tensor) -> f64 {
-    t.to_scalar::<f32>().unwrap() as f64
+    t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
 }
 
 /// Autograd against central differences, one random unit direction per tensor:
-/// (L(w + eps d) - L(w - eps d)) / 2 eps vs <grad, d>. The model computes in
-/// f32 (its norms and softmax always do), so eps = 1e-2 and the tolerance is
-/// 1% of the larger magnitude plus 1e-4 absolute (f32 rounding of a loss of
-/// about 6, divided by 2 eps, is about 1e-5; the worst case seen is 0.5%).
+/// (L(w + eps d) - L(w - eps d)) / 2 eps vs <grad, d>. The model runs in f64
+/// (norms, softmax and logits stay in f64), so eps = 1e-4: the central
+/// difference's truncation error is O(eps^2) ~ 1e-8 and f64 rounding of a loss
+/// of about 6 divided by 2 eps is ~1e-11; tolerance 1e-4 relative + 1e-8 absolute.
 #[test]
 fn gradients_match_central_differences_for_every_placement() {
     let dir = tempfile::tempdir().unwrap();
@@ -66,10 +66,10 @@ fn gradients_match_central_differences_for_every_placement() {
         let grads = net.loss(&x, &y).unwrap().backward().unwrap();
         for (name, var) in &net.params {
             let w = var.as_tensor().copy().unwrap();
-            let d = rng.tensor(w.dims(), 1.0);
+            let d = rng.tensor(w.dims(), 1.0).to_dtype(w.dtype()).unwrap();
             let d = (&d / scalar(&d.sqr().unwrap().sum_all().unwrap()).sqrt()).unwrap();
             let analytic = scalar(&(grads.get(var).unwrap() * &d).unwrap().sum_all().unwrap());
-            let eps = 1e-2;
+            let eps = 1e-4;
             let at = |sign: f64| {
                 var.set(&(&w + (&d * (sign * eps)).unwrap()).unwrap())
                     .unwrap();
@@ -77,7 +77,7 @@ fn gradients_match_central_differences_for_every_placement() {
             };
             let numeric = (at(1.0) - at(-1.0)) / (2.0 * eps);
             var.set(&w).unwrap();
-            let tol = 1e-2 * analytic.abs().max(numeric.abs()) + 1e-4;
+            let tol = 1e-4 * analytic.abs().max(numeric.abs()) + 1e-8;
             assert!(
                 (analytic - numeric).abs() <= tol,
                 "{placement} {name}: autograd {analytic:.6}, finite differences {numeric:.6}"
