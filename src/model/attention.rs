@@ -1,6 +1,6 @@
 //! Grouped-query causal self-attention with RoPE and a preallocated KV cache.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{Device, Tensor, D};
 use candle_nn::kv_cache::KvCache;
 
 use super::linear::Linear;
