@@ -85,6 +85,7 @@ impl StagedDir {
         let mut list = track_start();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{}.partial-", file_name(dest)))
+            .permissions(readable_by_all(0o755, &parent)?)
             .tempdir_in(&parent)
             .map_err(|e| Error::io(&parent, e))?;
         list.push(tmp.path().to_path_buf());
@@ -131,6 +132,7 @@ pub fn write_atomic(dest: &Path, bytes: &[u8], force: bool) -> Result<()> {
     let mut list = track_start();
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.partial-", file_name(dest)))
+        .permissions(readable_by_all(0o644, &parent)?)
         .tempfile_in(&parent)
         .map_err(|e| Error::io(&parent, e))?;
     let path = tmp.path().to_path_buf();
@@ -141,6 +143,22 @@ pub fn write_atomic(dest: &Path, bytes: &[u8], force: bool) -> Result<()> {
     let done = written.and_then(|_| tmp.persist(dest).map_err(|e| Error::io(dest, e.error)));
     untrack(&mut list, &path);
     done.map(|_| ())
+}
+
+/// Permissions for finished outputs (temporary files default to owner-only).
+#[cfg(unix)]
+fn readable_by_all(mode: u32, _parent: &Path) -> Result<std::fs::Permissions> {
+    Ok(std::os::unix::fs::PermissionsExt::from_mode(mode))
+}
+
+/// Permissions for finished outputs: those of the folder they go into.
+#[cfg(not(unix))]
+fn readable_by_all(_mode: u32, parent: &Path) -> Result<std::fs::Permissions> {
+    let mut p = std::fs::metadata(parent)
+        .map_err(|e| Error::io(parent, e))?
+        .permissions();
+    p.set_readonly(false);
+    Ok(p)
 }
 
 /// Renames `tmp` to `dest`; an existing `dest` is moved aside first and removed after.
@@ -207,5 +225,15 @@ mod tests {
         assert!(write_atomic(&f, b"2", false).is_err());
         write_atomic(&f, b"3", true).unwrap();
         assert_eq!(std::fs::read(&f).unwrap(), b"3");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o644,
+                "outputs are readable by all, as a plain write makes them"
+            );
+        }
     }
 }
