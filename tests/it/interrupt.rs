@@ -1,6 +1,7 @@
-//! SIGINT during `convert` leaves no partial output: no destination where
-//! none was, the previous destination untouched where one was, and no
-//! `.partial-` folder beside it. (`finetune` does not exist yet.)
+//! SIGINT during `convert` and `finetune` leaves no partial output: no
+//! destination where none was, the previous destination untouched where one
+//! was, a fine-tuning run's last checkpoint complete, and no `.partial-`
+//! folder beside any of them.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -84,4 +85,80 @@ fn interrupted_convert_leaves_nothing_half_written() {
         "the previous output changed"
     );
     assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn interrupted_finetune_keeps_its_last_complete_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = crate::common::Tiny::default().write_folder(&dir.path().join("m"));
+    let data = dir.path().join("text.txt");
+    std::fs::write(&data, "the cat sat on the mat. ".repeat(400)).unwrap();
+    let run = dir.path().join("run");
+    let child = Command::new(assert_cmd::cargo::cargo_bin("normscope"))
+        .args([
+            "--model",
+            model.to_str().unwrap(),
+            "finetune",
+            "--variant",
+            "pre",
+        ])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .args([
+            "--steps",
+            "1000000",
+            "--seq-len",
+            "16",
+            "--batch",
+            "2",
+            "--save-every",
+            "2",
+        ])
+        .args(["--eval-every", "1000000", "--eval-tokens", "64"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let checkpoint = run.join("checkpoint");
+    let started = Instant::now();
+    while !checkpoint.join("model.safetensors").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "finetune never saved a checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Prefer to interrupt while the next checkpoint is being staged.
+    let waiting = Instant::now();
+    while leftovers(&run).is_empty() && waiting.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        leftovers(&run),
+        Vec::<String>::new(),
+        "a partial checkpoint was left"
+    );
+    // The checkpoint left in place is whole: it loads and runs.
+    let lm = crate::common::load(&checkpoint);
+    let ids = candle_core::Tensor::new(&[5u32, 6, 7], &candle_core::Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    lm.model.forward_last(&ids, None).unwrap();
 }
