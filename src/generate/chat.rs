@@ -16,10 +16,9 @@ pub struct Message {
 
 /// Renders `messages` with the model's template, ending with the assistant's turn.
 pub fn render(template: &ChatTemplate, messages: &[Message]) -> Result<String> {
-    let source = template
-        .source
-        .as_deref()
-        .ok_or_else(|| Error::usage("--chat: this model has no chat template"))?;
+    let source = template.source.as_deref().ok_or_else(|| {
+        Error::format(&template.origin, "--chat: this model has no chat template")
+    })?;
     let mut env = Environment::new();
     minijinja_contrib::add_to_environment(&mut env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -29,8 +28,12 @@ pub fn render(template: &ChatTemplate, messages: &[Message]) -> Result<String> {
             Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
         },
     );
-    env.add_template("chat", source)
-        .map_err(|e| Error::usage(format!("the chat template does not parse: {e}")))?;
+    env.add_template("chat", source).map_err(|e| {
+        Error::format(
+            &template.origin,
+            format!("the chat template does not parse: {e}"),
+        )
+    })?;
     let tmpl = env.get_template("chat").expect("template was just added");
     tmpl.render(context! {
         messages => messages.iter()
@@ -40,7 +43,12 @@ pub fn render(template: &ChatTemplate, messages: &[Message]) -> Result<String> {
         bos_token => template.bos_token.clone().unwrap_or_default(),
         eos_token => template.eos_token.clone().unwrap_or_default(),
     })
-    .map_err(|e| Error::usage(format!("the chat template failed to render: {e}")))
+    .map_err(|e| {
+        Error::format(
+            &template.origin,
+            format!("the chat template failed to render: {e}"),
+        )
+    })
 }
 
 #[cfg(test)]

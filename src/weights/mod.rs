@@ -42,6 +42,8 @@ pub struct ChatTemplate {
     pub bos_token: Option<String>,
     /// `eos_token` as the template sees it.
     pub eos_token: Option<String>,
+    /// The file the template came from, for error messages.
+    pub origin: PathBuf,
 }
 
 /// A model ready to run: weights, tokenizer, stop ids and chat template.
@@ -158,6 +160,7 @@ pub fn load_gguf(path: &Path, device: &Device, check: WeightCheck) -> Result<Loa
         source: file.meta_str("tokenizer.chat_template").map(String::from),
         bos_token: token(cfg.bos_token_id),
         eos_token: token(cfg.eos_token_ids.first().copied()),
+        origin: path.to_path_buf(),
     };
     let src = gguf::GgufSource::new(&file, DType::F32, device);
     let mut model = Llama::load(&src, cfg, DType::F32, device)?;
@@ -213,6 +216,11 @@ fn folder_chat_template(folder: &Path) -> Result<ChatTemplate> {
         _ => None,
     };
     let jinja = folder.join("chat_template.jinja");
+    let origin = if jinja.exists() {
+        jinja.clone()
+    } else {
+        cfg_path.clone()
+    };
     let source = if jinja.exists() {
         Some(std::fs::read_to_string(&jinja).map_err(|e| Error::io(&jinja, e))?)
     } else {
@@ -231,5 +239,6 @@ fn folder_chat_template(folder: &Path) -> Result<ChatTemplate> {
         source,
         bos_token: special("bos_token"),
         eos_token: special("eos_token"),
+        origin,
     })
 }

@@ -409,17 +409,21 @@ fn cases() -> Vec<Case> {
                 generate(&m, &[])
             },
         ),
-        case("chat template that does not parse", "does not parse", |d| {
-            let m = folder(d);
-            write_json(
-                &m.join("tokenizer_config.json"),
-                &json!({"chat_template": "{% for %}"}),
-            );
-            generate(&m, &["--chat"])
-        }),
+        case(
+            "chat template that does not parse",
+            "tokenizer_config.json: the chat template does not parse",
+            |d| {
+                let m = folder(d);
+                write_json(
+                    &m.join("tokenizer_config.json"),
+                    &json!({"chat_template": "{% for %}"}),
+                );
+                generate(&m, &["--chat"])
+            },
+        ),
         case(
             "chat template that fails to render",
-            "failed to render",
+            "tokenizer_config.json: the chat template failed to render",
             |d| {
                 let m = folder(d);
                 write_json(
