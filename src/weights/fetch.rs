@@ -172,14 +172,6 @@ fn extract_member(archive: &Path, member: &str, out: &Path) -> Result<String> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-/// sha256 of a file, in hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut f, &mut hasher).map_err(|e| Error::io(path, e))?;
-    Ok(format!("{:x}", hasher.finalize()))
-}
-
 fn tempfile_dir(parent: &Path) -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix(".fetch-")

@@ -1,7 +1,6 @@
 //! GGUF files (llama architecture): metadata -> [`Config`], tensors on the
 //! quantized path with llama.cpp's names mapped to Hugging Face's.
 
-use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -152,27 +151,17 @@ impl GgufFile {
             .tensor(&mut Cursor::new(&self.mmap[..]), gguf_name, &Device::Cpu)
             .map_err(|e| Error::format(&self.path, format!("tensor `{gguf_name}`: {e}")))
     }
-
-    /// Tensor names in the file.
-    pub fn tensor_names(&self) -> Vec<&str> {
-        self.content
-            .tensor_infos
-            .keys()
-            .map(String::as_str)
-            .collect()
-    }
 }
 
 /// llama.cpp's tensor name for a Hugging Face LLaMA tensor name.
 pub fn gguf_name(hf: &str) -> Option<String> {
-    let fixed: HashMap<&str, &str> = [
-        ("model.embed_tokens.weight", "token_embd.weight"),
-        ("model.norm.weight", "output_norm.weight"),
-        ("lm_head.weight", "output.weight"),
-    ]
-    .into_iter()
-    .collect();
-    if let Some(n) = fixed.get(hf) {
+    let fixed = match hf {
+        "model.embed_tokens.weight" => Some("token_embd.weight"),
+        "model.norm.weight" => Some("output_norm.weight"),
+        "lm_head.weight" => Some("output.weight"),
+        _ => None,
+    };
+    if let Some(n) = fixed {
         return Some(n.to_string());
     }
     let rest = hf.strip_prefix("model.layers.")?;

@@ -95,16 +95,6 @@ impl VarSource<'static> {
 }
 
 impl<'a> VarSource<'a> {
-    /// Wraps any `VarBuilder` (for example one backed by a training `VarMap`).
-    pub fn from_var_builder(vb: VarBuilder<'a>, location: PathBuf) -> Self {
-        Self {
-            vb,
-            files: HashMap::new(),
-            shapes: HashMap::new(),
-            location,
-        }
-    }
-
     fn file_of(&self, name: &str) -> &Path {
         self.files.get(name).unwrap_or(&self.location)
     }
