@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+/// mimalloc instead of glibc's malloc: candle allocates a fresh buffer for
+/// every op, and glibc hands large ones back to the kernel each time (page
+/// faults on every decode step and optimizer update).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,

@@ -52,13 +52,10 @@ pub fn model_stats(model: &Llama) -> ModelStats {
     }
     visit(&model.lm_head, cfg.vocab_size, h);
     let head_elems = (cfg.vocab_size * h) as u64;
-    let head_is_embed = model
-        .lm_head
-        .dense_weight()
-        .is_some_and(|w| w.id() == model.embed.id());
+    let head_is_embed = model.embed.is_tied_to(&model.lm_head);
     let mut by_count: Vec<(String, usize)> = labels.into_iter().collect();
     by_count.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-    let embed_bytes = (model.embed.elem_count() * model.embed.dtype().size_in_bytes()) as u64;
+    let embed_bytes = model.embed.storage_bytes() as u64;
     ModelStats {
         size_bytes: embed_bytes + norm_elems * model.dtype().size_in_bytes() as u64 + linear_bytes
             - if head_is_embed {
@@ -66,7 +63,7 @@ pub fn model_stats(model: &Llama) -> ModelStats {
             } else {
                 0
             },
-        n_params: model.embed.elem_count() as u64 + norm_elems + linear_params
+        n_params: (cfg.vocab_size * cfg.hidden_size) as u64 + norm_elems + linear_params
             - if cfg.tie_word_embeddings {
                 head_elems
             } else {

@@ -3,22 +3,23 @@
 //!
 //! All matmuls compute `out (m x rows) = x (m x cols) * W^T`, where `W` is a
 //! `rows x cols` row-major weight matrix and `x`/`out` are row-major. Output
-//! rows are split across the current rayon pool; install a pool to control
-//! the thread count. An AVX2+FMA+F16C path is chosen at run time (detected
+//! rows are split across the kernel thread team ([`team`]; its size is
+//! rayon's thread count). An AVX2+FMA+F16C path is chosen at run time (detected
 //! once), with a portable scalar fallback elsewhere.
 
+mod attention;
 mod dense;
 mod quant;
 #[cfg(target_arch = "x86_64")]
 mod simd;
+pub(crate) mod team;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-use rayon::prelude::*;
-
+pub use attention::{attend, AttentionShape};
 pub use quant::{
     quantize_row_q8_0, quantize_row_q8_1, Q8_0Row, Q8_1Row, Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK,
 };
@@ -165,8 +166,8 @@ pub(crate) trait Tiles: Sync + Sized {
 /// Weight rows per tile in decode (m == 1).
 const GEMV_ROWS: usize = 4;
 
-/// Computes `out (m x rows)` with `k`, splitting weight rows across rayon
-/// tasks; `row_bytes` (bytes per weight row) sizes the chunks.
+/// Computes `out (m x rows)` with `k`, splitting weight rows across the
+/// team's tasks; `row_bytes` (bytes per weight row) sizes the chunks.
 fn run<K: Tiles>(k: &K, rows: usize, m: usize, row_bytes: usize, out: &mut [f32]) {
     if rows == 0 || m == 0 {
         return;
@@ -180,17 +181,19 @@ fn run<K: Tiles>(k: &K, rows: usize, m: usize, row_bytes: usize, out: &mut [f32]
             task.push(part);
         }
     }
-    tasks
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(t, mut outs)| compute_chunk(k, t * chunk, &mut outs));
+    // Each task locks only its own slot (never contended).
+    let tasks: Vec<Mutex<Vec<&mut [f32]>>> = tasks.into_iter().map(Mutex::new).collect();
+    team::parallel_for(n_tasks, |t| {
+        let mut outs = tasks[t].lock().unwrap_or_else(|p| p.into_inner());
+        compute_chunk(k, t * chunk, &mut outs);
+    });
 }
 
-/// Rows per rayon task: for decode, a few balanced chunks of >= 64 rows; for
+/// Rows per task: for decode, a few balanced chunks of >= 64 rows; for
 /// m > 1, chunks of ~64 KiB of weights that stay cache-resident while all
 /// activation rows pass over them.
 fn chunk_rows(rows: usize, m: usize, row_bytes: usize) -> usize {
-    let threads = rayon::current_num_threads();
+    let threads = team::threads();
     let n_tasks = if m == 1 {
         let n = (rows / 64).clamp(1, 4 * threads);
         if n > threads {

@@ -1,11 +1,12 @@
 //! Grouped-query causal self-attention with RoPE and a preallocated KV cache.
 
-use candle_core::{Device, Tensor, D};
-use candle_nn::kv_cache::KvCache;
+use candle_core::{DType, Device, Tensor, D};
 
+use super::kv_cache::{CpuKv, LayerCache};
 use super::linear::Linear;
 use super::rope::Rope;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::kernels::{self, AttentionShape};
 
 /// Attention projections and head layout.
 #[derive(Debug, Clone)]
@@ -29,12 +30,71 @@ pub struct Attention {
 impl Attention {
     /// `(b, t, hidden) -> (b, t, hidden)` for positions `start..start + t`,
     /// appending this call's keys and values to `cache` when given.
+    /// Inference on the CPU in f32 runs [`kernels::attend`] over a flat cache;
+    /// everything else (other devices and dtypes, training) uses tensor ops.
     pub fn forward(
         &self,
         x: &Tensor,
         rope: &Rope,
         start: usize,
-        cache: Option<&mut KvCache>,
+        cache: Option<&mut LayerCache>,
+        differentiable: bool,
+    ) -> Result<Tensor> {
+        let fast = uses_cpu_kernel(x.device(), x.dtype(), differentiable);
+        match cache {
+            Some(LayerCache::Cpu(kv)) if fast => self.forward_cpu(x, rope, start, kv),
+            None if fast => self.forward_cpu(x, rope, start, &mut CpuKv::default()),
+            Some(LayerCache::Cpu(_)) => Err(Error::usage(
+                "this KV cache was made for CPU f32 inference; make a new one with Llama::new_cache",
+            )),
+            Some(LayerCache::Tensors(c)) => {
+                self.forward_tensors(x, rope, start, Some(c), differentiable)
+            }
+            None => self.forward_tensors(x, rope, start, None, differentiable),
+        }
+    }
+
+    /// The CPU f32 inference path: projections, RoPE in place, the cache
+    /// append and [`kernels::attend`], without intermediate tensors.
+    fn forward_cpu(&self, x: &Tensor, rope: &Rope, start: usize, kv: &mut CpuKv) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        if kv.len() != start {
+            return Err(Error::usage(format!(
+                "KV cache holds {} positions but the pass starts at {start}",
+                kv.len()
+            )));
+        }
+        let rows =
+            |l: &Linear| -> Result<Vec<f32>> { Ok(l.forward(x)?.flatten_all()?.to_vec1::<f32>()?) };
+        let mut q = rows(&self.q)?;
+        let mut k = rows(&self.k)?;
+        let v = rows(&self.v)?;
+        rope.rotate_in_place(&mut q, t, nh, start);
+        rope.rotate_in_place(&mut k, t, nkv, start);
+        kv.append(&k, &v, b, t, nkv, hd)?;
+        let shape = AttentionShape {
+            batch: b,
+            queries: t,
+            start,
+            heads: nh,
+            kv_heads: nkv,
+            head_dim: hd,
+            capacity: kv.capacity(),
+        };
+        let mut y = vec![0f32; q.len()];
+        kernels::attend(&q, kv.keys(), kv.values(), shape, &mut y);
+        self.o
+            .forward(&Tensor::from_vec(y, (b, t, nh * hd), x.device())?)
+    }
+
+    /// The general path on tensors (any device and dtype, with a backward pass).
+    fn forward_tensors(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        start: usize,
+        cache: Option<&mut candle_nn::kv_cache::KvCache>,
         differentiable: bool,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
@@ -82,6 +142,13 @@ impl Attention {
         let y = y.transpose(1, 2)?.reshape((b, t, nh * hd))?;
         self.o.forward(&y)
     }
+}
+
+/// Whether attention on `device` in `dtype` runs the CPU kernel (f32
+/// inference on the CPU); [`super::llama::Llama::new_cache`] makes the
+/// matching cache.
+pub fn uses_cpu_kernel(device: &Device, dtype: DType, differentiable: bool) -> bool {
+    device.is_cpu() && dtype == DType::F32 && !differentiable
 }
 
 /// Additive mask `(t, past + t)`: query i (at position past + i) may see keys

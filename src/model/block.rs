@@ -20,9 +20,9 @@
 //! includes what the middle norm does to the stream.
 
 use candle_core::Tensor;
-use candle_nn::kv_cache::KvCache;
 
 use super::attention::Attention;
+use super::kv_cache::LayerCache;
 use super::mlp::Mlp;
 use super::norm::RmsNorm;
 use super::observer::Observer;
@@ -68,7 +68,7 @@ impl Block {
         layer: usize,
         x: &Tensor,
         pass: &Pass,
-        cache: Option<&mut KvCache>,
+        cache: Option<&mut LayerCache>,
         obs: &mut O,
     ) -> Result<Tensor> {
         match pass.placement.residual_alpha() {
@@ -82,7 +82,7 @@ impl Block {
         layer: usize,
         x: &Tensor,
         pass: &Pass,
-        cache: Option<&mut KvCache>,
+        cache: Option<&mut LayerCache>,
         obs: &mut O,
     ) -> Result<Tensor> {
         let s = pass.placement.norm_scale(layer).unwrap_or(1.0);
@@ -108,7 +108,7 @@ impl Block {
         x: &Tensor,
         pass: &Pass,
         alpha: f64,
-        cache: Option<&mut KvCache>,
+        cache: Option<&mut LayerCache>,
         obs: &mut O,
     ) -> Result<Tensor> {
         let diff = pass.differentiable;

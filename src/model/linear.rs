@@ -1,10 +1,11 @@
 //! A bias-free linear map `y = x W^T`: dense (trainable), quantized through
 //! candle, or served by normscope's own CPU kernels (see [`crate::kernels`]).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use candle_core::quantized::{GgmlDType, QMatMul};
-use candle_core::{DType, Module, Storage, Tensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::{DType, Device, Module, Storage, Tensor};
 
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -66,6 +67,54 @@ impl Linear {
                 ..
             }) => Some(w),
             _ => None,
+        }
+    }
+
+    /// `(out, in)`.
+    pub fn dims(&self) -> Result<(usize, usize)> {
+        Ok(match self {
+            Linear::Dense(l) => l.weight().dims2()?,
+            Linear::Quantized(QMatMul::QTensor(q)) => q.shape().dims2()?,
+            Linear::Quantized(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => t.dims2()?,
+            Linear::Cpu(w) => (w.rows, w.cols),
+        })
+    }
+
+    /// Rows `ids` `(n,)` of the weight matrix as `(n, in)`: the dense rows, or
+    /// quantized rows dequantized to f32 one by one (an embedding lookup).
+    pub fn rows(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Linear::Dense(l) => Ok(l.weight().index_select(ids, 0)?),
+            Linear::Quantized(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => {
+                Ok(t.index_select(ids, 0)?)
+            }
+            Linear::Quantized(QMatMul::QTensor(q)) => {
+                let (rows, cols) = q.shape().dims2()?;
+                quantized_rows(&q.data()?, q.dtype(), (rows, cols), ids)
+            }
+            Linear::Cpu(w) => match &w.data {
+                CpuData::F32(t) => Ok(t.index_select(ids, 0)?),
+                CpuData::Q4_1(b) => quantized_rows(b, GgmlDType::Q4_1, (w.rows, w.cols), ids),
+                CpuData::Q8_0(b) => quantized_rows(b, GgmlDType::Q8_0, (w.rows, w.cols), ids),
+            },
+        }
+    }
+
+    /// True when `other` holds the very same weight storage (a tied head).
+    pub fn shares_weight(&self, other: &Linear) -> bool {
+        match (self, other) {
+            (Linear::Dense(a), Linear::Dense(b)) => a.weight().id() == b.weight().id(),
+            (Linear::Quantized(QMatMul::QTensor(a)), Linear::Quantized(QMatMul::QTensor(b))) => {
+                Arc::ptr_eq(a, b)
+            }
+            (Linear::Cpu(a), Linear::Cpu(b)) => match (&a.data, &b.data) {
+                (CpuData::Q4_1(x), CpuData::Q4_1(y)) | (CpuData::Q8_0(x), CpuData::Q8_0(y)) => {
+                    Arc::ptr_eq(x, y)
+                }
+                (CpuData::F32(x), CpuData::F32(y)) => x.id() == y.id(),
+                _ => false,
+            },
+            _ => false,
         }
     }
 
@@ -154,6 +203,36 @@ impl CpuWeight {
         *shape.last_mut().expect("x has at least one dimension") = self.rows;
         Ok(Tensor::from_vec(out, shape, x.device())?)
     }
+}
+
+/// Rows `ids` of a `(rows, cols)` ggml matrix stored as `bytes`, each
+/// dequantized by candle, as an f32 `(n, cols)` CPU tensor.
+fn quantized_rows(
+    bytes: &[u8],
+    dtype: GgmlDType,
+    (rows, cols): (usize, usize),
+    ids: &Tensor,
+) -> Result<Tensor> {
+    let row_bytes = bytes.len() / rows.max(1);
+    let ids = ids.to_device(&Device::Cpu)?.to_vec1::<u32>()?;
+    let parts = ids
+        .iter()
+        .map(|&id| {
+            let id = id as usize;
+            if id >= rows {
+                return Err(Error::usage(format!(
+                    "token id {id} is outside the vocabulary of {rows}"
+                )));
+            }
+            let row = &bytes[id * row_bytes..(id + 1) * row_bytes];
+            let storage = QStorage::from_data(Cow::Borrowed(row), &Device::Cpu, dtype)?;
+            Ok(QTensor::new(storage, (1, cols))?.dequantize(&Device::Cpu)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if parts.is_empty() {
+        return Ok(Tensor::zeros((0, cols), DType::F32, &Device::Cpu)?);
+    }
+    Ok(Tensor::cat(&parts, 0)?)
 }
 
 /// Runs `f` on the f32 elements of a contiguous CPU tensor, without copying.

@@ -4,9 +4,11 @@
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::kv_cache::KvCache;
 
-use super::attention::Attention;
+use super::attention::{uses_cpu_kernel, Attention};
 use super::block::{Block, Pass};
 use super::config::Config;
+use super::embedding::Embedding;
+use super::kv_cache::{CpuKv, LayerCache, CACHE_CHUNK};
 use super::linear::Linear;
 use super::mlp::Mlp;
 use super::norm::RmsNorm;
@@ -21,7 +23,7 @@ pub struct Llama {
     /// The resolved configuration.
     pub cfg: Config,
     /// Token embedding `(vocab, hidden)`.
-    pub embed: Tensor,
+    pub embed: Embedding,
     /// The decoder blocks.
     pub blocks: Vec<Block>,
     /// The final norm.
@@ -33,12 +35,13 @@ pub struct Llama {
     rope: Rope,
     skip: Vec<bool>,
     dtype: DType,
+    device: Device,
 }
 
 /// Per-layer key/value caches and the number of positions already seen.
 #[derive(Debug, Clone)]
 pub struct KvState {
-    layers: Vec<KvCache>,
+    layers: Vec<LayerCache>,
     len: usize,
 }
 
@@ -71,7 +74,7 @@ impl Llama {
         let norm = |name: &str| -> Result<RmsNorm> {
             Ok(RmsNorm::new(src.tensor(name, &[h])?, cfg.rms_norm_eps))
         };
-        let embed = src.tensor("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
+        let embed = src.embedding("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
             let p = format!("model.layers.{i}");
@@ -117,6 +120,7 @@ impl Llama {
             lm_head,
             differentiable: false,
             dtype,
+            device: device.clone(),
         })
     }
 
@@ -127,6 +131,13 @@ impl Llama {
             *l = l.clone().into_cpu_kernels()?;
             Ok(())
         };
+        let tied = self.embed.is_tied_to(&self.lm_head);
+        if let Embedding::Rows(l) = &mut self.embed {
+            convert(l)?;
+            if tied {
+                self.lm_head = l.clone();
+            }
+        }
         for b in &mut self.blocks {
             for l in [&mut b.attn.q, &mut b.attn.k, &mut b.attn.v, &mut b.attn.o] {
                 convert(l)?;
@@ -135,7 +146,10 @@ impl Llama {
                 convert(l)?;
             }
         }
-        convert(&mut self.lm_head)
+        if !(tied && matches!(self.embed, Embedding::Rows(_))) {
+            convert(&mut self.lm_head)?;
+        }
+        Ok(())
     }
 
     /// The compute dtype.
@@ -145,15 +159,23 @@ impl Llama {
 
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
-        self.embed.device()
+        &self.device
     }
 
-    /// An empty KV cache sized for this model.
+    /// An empty KV cache for this model: flat f32 buffers for CPU f32
+    /// inference, tensors otherwise (set `differentiable` before calling).
     pub fn new_cache(&self) -> KvState {
-        let chunk = self.cfg.max_position_embeddings.min(512);
+        let fast = uses_cpu_kernel(self.device(), self.dtype, self.differentiable);
+        let chunk = self.cfg.max_position_embeddings.min(CACHE_CHUNK);
         KvState {
             layers: (0..self.cfg.num_layers)
-                .map(|_| KvCache::new(2, chunk))
+                .map(|_| {
+                    if fast {
+                        LayerCache::Cpu(CpuKv::default())
+                    } else {
+                        LayerCache::Tensors(KvCache::new(2, chunk))
+                    }
+                })
                 .collect(),
             len: 0,
         }
@@ -219,7 +241,7 @@ impl Llama {
     /// Embeds token ids `(b, t)` into `(b, t, hidden)`.
     pub fn embed_ids(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let flat = self.embed.index_select(&ids.flatten_all()?, 0)?;
+        let flat = self.embed.forward(&ids.flatten_all()?, self.dtype)?;
         Ok(flat.reshape((b, t, self.cfg.hidden_size))?)
     }
 

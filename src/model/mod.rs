@@ -3,6 +3,8 @@
 pub mod attention;
 pub mod block;
 pub mod config;
+pub mod embedding;
+pub mod kv_cache;
 pub mod linear;
 pub mod llama;
 pub mod mlp;

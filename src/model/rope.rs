@@ -1,6 +1,8 @@
 //! Rotary position embeddings: precomputed cos/sin tables, applied in the
 //! half-split layout (Hugging Face) or the interleaved one (llama.cpp's GGUF).
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Tensor};
 
 use super::config::{Config, Llama3Scaling};
@@ -11,6 +13,9 @@ use crate::error::Result;
 pub struct Rope {
     cos: Tensor,
     sin: Tensor,
+    /// The same tables as f32 `(positions, head_dim / 2)`, for [`Rope::rotate_in_place`].
+    cos_f32: Arc<Vec<f32>>,
+    sin_f32: Arc<Vec<f32>>,
     interleaved: bool,
 }
 
@@ -51,16 +56,56 @@ impl Rope {
             .map(|f| f as f32)
             .collect();
         let n = cfg.max_position_embeddings;
-        let inv = Tensor::from_vec(inv, (1, cfg.head_dim / 2), device)?;
-        let pos = Tensor::arange(0u32, n as u32, device)?
-            .to_dtype(DType::F32)?
-            .reshape((n, 1))?;
-        let freqs = pos.broadcast_mul(&inv)?;
+        let half = cfg.head_dim / 2;
+        let freqs: Vec<f32> = (0..n)
+            .flat_map(|p| inv.iter().map(move |f| p as f32 * f))
+            .collect();
+        let cos: Vec<f32> = freqs.iter().map(|f| f.cos()).collect();
+        let sin: Vec<f32> = freqs.iter().map(|f| f.sin()).collect();
+        let table = |v: &[f32]| -> Result<Tensor> {
+            Ok(Tensor::from_slice(v, (n, half), device)?.to_dtype(dtype)?)
+        };
         Ok(Self {
-            cos: freqs.cos()?.to_dtype(dtype)?,
-            sin: freqs.sin()?.to_dtype(dtype)?,
+            cos: table(&cos)?,
+            sin: table(&sin)?,
+            cos_f32: Arc::new(cos),
+            sin_f32: Arc::new(sin),
             interleaved: cfg.rope_interleaved,
         })
+    }
+
+    /// Rotates f32 rows laid out `(batch, t, heads, head_dim)` in place, for
+    /// positions `start..start + t` (the CPU inference path; same arithmetic
+    /// as candle's fused `rope` / `rope_i`).
+    pub fn rotate_in_place(&self, x: &mut [f32], t: usize, heads: usize, start: usize) {
+        let half = self.half();
+        let hd = 2 * half;
+        for (r, row) in x.chunks_exact_mut(heads * hd).enumerate() {
+            let pos = start + r % t;
+            let cos = &self.cos_f32[pos * half..(pos + 1) * half];
+            let sin = &self.sin_f32[pos * half..(pos + 1) * half];
+            for head in row.chunks_exact_mut(hd) {
+                if self.interleaved {
+                    for (i, pair) in head.chunks_exact_mut(2).enumerate() {
+                        let (a, b) = (pair[0], pair[1]);
+                        pair[0] = a * cos[i] - b * sin[i];
+                        pair[1] = a * sin[i] + b * cos[i];
+                    }
+                } else {
+                    let (lo, hi) = head.split_at_mut(half);
+                    for i in 0..half {
+                        let (a, b) = (lo[i], hi[i]);
+                        lo[i] = a * cos[i] - b * sin[i];
+                        hi[i] = a * sin[i] + b * cos[i];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Half the head width (the tables' row length).
+    fn half(&self) -> usize {
+        self.cos.dim(1).unwrap_or(0)
     }
 
     /// Rotates `(b, heads, t, head_dim)` for positions `start..start + t`.

@@ -47,7 +47,7 @@ pub fn model_tensors(model: &Llama) -> Result<HashMap<String, Tensor>> {
     let mut out = HashMap::new();
     for name in hf_tensor_names(&model.cfg) {
         let t = match name.split('.').collect::<Vec<_>>().as_slice() {
-            ["model", "embed_tokens", _] => model.embed.clone(),
+            ["model", "embed_tokens", _] => model.embed.to_dense(model.dtype())?,
             ["model", "norm", _] => model.norm.weight().clone(),
             ["lm_head", _] => dense(&name, &model.lm_head)?,
             ["model", "layers", l, part @ .., _] => {

@@ -14,6 +14,7 @@ use super::validate::gguf_header::{self, GgufLayout};
 use super::validate::{self, gguf_llama};
 use crate::error::{Error, Result};
 use crate::model::config::Config;
+use crate::model::embedding::Embedding;
 use crate::model::linear::Linear;
 
 /// A parsed GGUF file, memory-mapped.
@@ -257,8 +258,29 @@ impl TensorSource for GgufSource<'_> {
         self.quantized_linear(q)
     }
 
-    fn tied_head(&self, embed: &Tensor) -> Result<Linear> {
-        let q = self.checked("model.embed_tokens.weight", embed.dims())?;
+    /// On the CPU a quantized embedding stays quantized (rows are
+    /// dequantized per lookup, and a tied head shares the bytes); elsewhere
+    /// it is dequantized once.
+    fn embedding(&self, name: &str, shape: &[usize]) -> Result<Embedding> {
+        let q = self.checked(name, shape)?;
+        if self.device.is_cpu() && q.dtype().block_size() > 1 {
+            return Ok(Embedding::Rows(self.quantized_linear(q)?));
+        }
+        Ok(Embedding::Dense(
+            q.dequantize(&Device::Cpu)?
+                .to_dtype(self.dtype)?
+                .to_device(&self.device)?,
+        ))
+    }
+
+    fn tied_head(&self, embed: &Embedding) -> Result<Linear> {
+        if let Embedding::Rows(l) = embed {
+            return Ok(l.clone());
+        }
+        let q = self.checked(
+            "model.embed_tokens.weight",
+            &[embed.dims()?.0, embed.dims()?.1],
+        )?;
         self.quantized_linear(q)
     }
 }

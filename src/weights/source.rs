@@ -4,6 +4,7 @@
 use candle_core::Tensor;
 
 use crate::error::{Error, Result};
+use crate::model::embedding::Embedding;
 use crate::model::linear::Linear;
 
 /// Where the model's tensors come from (a safetensors folder, a GGUF file, a `VarMap`).
@@ -22,8 +23,17 @@ pub trait TensorSource {
         Ok(Linear::dense(self.tensor(name, &[out, inp])?))
     }
 
-    /// The LM head tied to the embedding matrix `embed`.
-    fn tied_head(&self, embed: &Tensor) -> Result<Linear> {
-        Ok(Linear::dense(embed.clone()))
+    /// The token embedding `name` of shape `shape` (dense unless the format
+    /// keeps it quantized).
+    fn embedding(&self, name: &str, shape: &[usize]) -> Result<Embedding> {
+        Ok(Embedding::Dense(self.tensor(name, shape)?))
+    }
+
+    /// The LM head tied to the embedding `embed`.
+    fn tied_head(&self, embed: &Embedding) -> Result<Linear> {
+        Ok(match embed {
+            Embedding::Dense(t) => Linear::dense(t.clone()),
+            Embedding::Rows(l) => l.clone(),
+        })
     }
 }
