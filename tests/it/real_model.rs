@@ -190,6 +190,55 @@ fn gguf_quantized_path_agrees_with_the_float32_folder() {
     assert!(d < 1.5, "max abs logit diff {d}");
 }
 
+/// `bench --quantize`'s in-situ quantization on the reference prompt: q8_0,
+/// q4_1 and q4k keep transformers' first greedy token (" Paris"); q4_0 does
+/// not (measured: it ranks " Paris" 9th), so for it the test only requires
+/// " Paris" among its top 20.
+#[test]
+fn in_situ_quantized_models_keep_the_reference_first_token() {
+    use candle_core::quantized::GgmlDType;
+    let r = read_ref("hf/p1.json");
+    let input = prompt_tensor(&ids(&r["token_ids"]));
+    let want = ids(&r["greedy"]["new_ids"])[0];
+    for dtype in [
+        GgmlDType::Q8_0,
+        GgmlDType::Q4_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q4K,
+    ] {
+        let mut lm = load_f32();
+        normscope::model::quantize::quantize_in_situ(&mut lm.model, dtype).unwrap();
+        lm.model.use_cpu_kernels().unwrap();
+        let logits: Vec<f32> = lm
+            .model
+            .forward_last(&input, None)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let order = top_k(&logits, logits.len());
+        let rank = order.iter().position(|&t| t == want).unwrap();
+        eprintln!(
+            "--quantize {dtype:?}: first greedy token {} (reference {want}, ranked {})",
+            order[0],
+            rank + 1
+        );
+        if dtype == GgmlDType::Q4_0 {
+            assert!(
+                rank < 20,
+                "--quantize q4_0 ranks the reference token {}",
+                rank + 1
+            );
+        } else {
+            assert_eq!(
+                order[0], want,
+                "--quantize {dtype:?} changed the first greedy token"
+            );
+        }
+    }
+}
+
 #[test]
 fn chat_template_renders_chatml_from_both_formats() {
     use normscope::generate::chat::{render, Message};
