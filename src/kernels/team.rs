@@ -8,6 +8,8 @@
 //! atomic word. The thread count is rayon's (`RAYON_NUM_THREADS`, which
 //! `--threads` sets), read once.
 
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, TryLockError};
 use std::thread::{self, Thread};
@@ -19,6 +21,9 @@ const SPIN: Duration = Duration::from_micros(300);
 /// One parallel loop's task body and progress (its task count is in `state`).
 struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
+    /// The first panic of a task, re-raised by the caller once all are done
+    /// (a task must not unwind past the frame that owns the job).
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
     /// Tasks finished.
     done: AtomicUsize,
 }
@@ -102,7 +107,12 @@ impl Team {
             // job has not ended (its caller waits for every task), and `job`
             // was published before the generation it belongs to.
             let job = unsafe { &*job };
-            (job.f)(next);
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| (job.f)(next))) {
+                job.panic
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(payload);
+            }
             job.done.fetch_add(1, Ordering::Release);
         }
     }
@@ -143,6 +153,7 @@ impl Team {
     fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
         let job = Job {
             f,
+            panic: Mutex::new(None),
             done: AtomicUsize::new(0),
         };
         let generation = unpack(self.state.load(Ordering::Acquire)).0 + 1;
@@ -162,14 +173,29 @@ impl Team {
         while job.done.load(Ordering::Acquire) < n {
             std::hint::spin_loop();
         }
+        if let Some(payload) = job.panic.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            panic::resume_unwind(payload);
+        }
     }
 }
 
 /// Runs `f(0)..f(n - 1)` on the kernel team (the caller takes part) and
 /// returns when all have finished. Runs them in order on the calling thread
-/// when there is one thread, one task, or another loop is in flight.
+/// when there is one thread, one task, or another loop is in flight. Either
+/// way every task runs, and the first task that panicked re-raises its panic
+/// in the caller afterwards.
 pub(crate) fn parallel_for(n: usize, f: impl Fn(usize) + Sync) {
-    let serial = |f: &dyn Fn(usize)| (0..n).for_each(f);
+    let serial = |f: &dyn Fn(usize)| {
+        let mut first = None;
+        for i in 0..n {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(i))) {
+                first.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = first {
+            panic::resume_unwind(payload);
+        }
+    };
     if n <= 1 || n > MAX_TASKS {
         return serial(&f);
     }
@@ -210,6 +236,25 @@ mod tests {
                 "n = {n}"
             );
         }
+    }
+
+    #[test]
+    fn a_panicking_task_reaches_the_caller_after_the_others_finish() {
+        let done = AtomicUsize::new(0);
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            parallel_for(8, |i| {
+                assert_ne!(i, 3, "task 3 fails");
+                done.fetch_add(1, Ordering::Relaxed);
+            })
+        }));
+        assert!(r.is_err());
+        assert_eq!(done.load(Ordering::Relaxed), 7);
+        // The team still works afterwards.
+        let sum = AtomicUsize::new(0);
+        parallel_for(4, |i| {
+            sum.fetch_add(i, Ordering::Relaxed);
+        });
+        assert_eq!(sum.load(Ordering::Relaxed), 6);
     }
 
     #[test]
