@@ -1,7 +1,7 @@
 //! The token embedding: a dense matrix, or the rows of a (quantized) weight
 //! shared with a tied LM head, dequantized only for the tokens looked up.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 use super::linear::Linear;
 use crate::error::Result;
@@ -30,18 +30,6 @@ impl Embedding {
         match self {
             Embedding::Dense(t) => Some(t),
             Embedding::Rows(_) => None,
-        }
-    }
-
-    /// The whole matrix as a dense tensor (dequantized when stored quantized).
-    pub fn to_dense(&self, dtype: DType) -> Result<Tensor> {
-        match self {
-            Embedding::Dense(t) => Ok(t.clone()),
-            Embedding::Rows(l) => {
-                let (vocab, _) = self.dims()?;
-                let ids = Tensor::arange(0u32, vocab as u32, &Device::Cpu)?;
-                Ok(l.rows(&ids)?.to_dtype(dtype)?)
-            }
         }
     }
 

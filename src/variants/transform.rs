@@ -36,18 +36,23 @@ pub const BETA_SCALED: [&str; 5] = [
 /// The model's weights by Hugging Face name (dense models only; a tied head is
 /// left out, as the checkpoint writes it).
 pub fn model_tensors(model: &Llama) -> Result<HashMap<String, Tensor>> {
+    let quantized = |name: &str| {
+        Error::usage(format!(
+            "{name} is quantized; variants and fine-tuning need a float checkpoint \
+             (convert a GGUF first with `normscope convert`)"
+        ))
+    };
     let dense = |name: &str, lin: &crate::model::linear::Linear| {
-        lin.dense_weight().cloned().ok_or_else(|| {
-            Error::usage(format!(
-                "{name} is quantized; variants and fine-tuning need a float checkpoint \
-                 (convert a GGUF first with `normscope convert`)"
-            ))
-        })
+        lin.dense_weight().cloned().ok_or_else(|| quantized(name))
     };
     let mut out = HashMap::new();
     for name in hf_tensor_names(&model.cfg) {
         let t = match name.split('.').collect::<Vec<_>>().as_slice() {
-            ["model", "embed_tokens", _] => model.embed.to_dense(model.dtype())?,
+            ["model", "embed_tokens", _] => model
+                .embed
+                .dense()
+                .cloned()
+                .ok_or_else(|| quantized(&name))?,
             ["model", "norm", _] => model.norm.weight().clone(),
             ["lm_head", _] => dense(&name, &model.lm_head)?,
             ["model", "layers", l, part @ .., _] => {

@@ -613,6 +613,22 @@ fn cases() -> Vec<Case> {
                 ]
             },
         ),
+        case(
+            "variant of a quantized GGUF",
+            "is quantized; variants and fine-tuning need a float checkpoint",
+            |d| {
+                let g = gguf(d, |_| {}, |_| {});
+                vec![
+                    "variant".into(),
+                    "--model".into(),
+                    g.to_str().unwrap().into(),
+                    "--kind".into(),
+                    "deepnorm".into(),
+                    "--out".into(),
+                    d.join("v").to_str().unwrap().into(),
+                ]
+            },
+        ),
     ]
 }
 
