@@ -3,6 +3,8 @@
 //!
 //! Tasks are (sequence, head, block of queries), spread over the kernel team.
 
+use std::sync::Mutex;
+
 use super::{team, Isa};
 
 /// Query rows per task in prefill.
@@ -43,8 +45,9 @@ pub fn attend(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape, out: &mut [f32
     let tasks = s.batch * s.heads * blocks;
     let scale = 1.0 / (hd as f32).sqrt();
     let isa = Isa::detect();
-    // Tasks write disjoint (query, head) rows of `out`.
-    let out = SharedOut(out.as_mut_ptr(), out.len());
+    // One slot per (seq, query, head) row of `out`; each belongs to one task,
+    // so its lock is never contended (as in `kernels::run`).
+    let out_rows: Vec<Mutex<&mut [f32]>> = out.chunks_exact_mut(hd).map(Mutex::new).collect();
     team::parallel_for(tasks, |task| {
         let (seq, rest) = (task / (s.heads * blocks), task % (s.heads * blocks));
         let (head, block) = (rest / blocks, rest % blocks);
@@ -55,41 +58,20 @@ pub fn attend(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape, out: &mut [f32
         let mut scores = Vec::with_capacity(s.start + s.queries);
         let first = block * QUERIES_PER_TASK;
         for i in first..(first + QUERIES_PER_TASK).min(s.queries) {
-            let row = ((seq * s.queries + i) * s.heads + head) * hd;
-            let n_keys = s.start + i + 1;
-            // SAFETY: each (seq, i, head) row belongs to exactly one task.
-            let o = unsafe { out.row(row, hd) };
+            let row = (seq * s.queries + i) * s.heads + head;
+            let mut o = out_rows[row].lock().unwrap_or_else(|p| p.into_inner());
             attend_row(
                 isa,
-                &q[row..row + hd],
+                &q[row * hd..(row + 1) * hd],
                 keys,
                 values,
-                n_keys,
+                s.start + i + 1,
                 scale,
                 &mut scores,
-                o,
+                &mut o,
             );
         }
     });
-}
-
-/// `out`'s pointer, shared by tasks that write disjoint rows.
-struct SharedOut(*mut f32, usize);
-
-// SAFETY: tasks only reach disjoint rows through `row`.
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// Row `start..start + len`.
-    ///
-    /// # Safety
-    /// No two live calls may overlap.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn row(&self, start: usize, len: usize) -> &mut [f32] {
-        assert!(start + len <= self.1);
-        // SAFETY: in bounds (checked); exclusivity is the caller's promise.
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
-    }
 }
 
 /// One query row against `n_keys` keys, with the instruction set chosen.

@@ -131,13 +131,18 @@ impl Llama {
             *l = l.clone().into_cpu_kernels()?;
             Ok(())
         };
+        // A quantized embedding is converted once; a tied head then shares it.
         let tied = self.embed.is_tied_to(&self.lm_head);
-        if let Embedding::Rows(l) = &mut self.embed {
-            convert(l)?;
-            if tied {
-                self.lm_head = l.clone();
+        let head_shared = match &mut self.embed {
+            Embedding::Rows(l) => {
+                convert(l)?;
+                if tied {
+                    self.lm_head = l.clone();
+                }
+                tied
             }
-        }
+            Embedding::Dense(_) => false,
+        };
         for b in &mut self.blocks {
             for l in [&mut b.attn.q, &mut b.attn.k, &mut b.attn.v, &mut b.attn.o] {
                 convert(l)?;
@@ -146,7 +151,7 @@ impl Llama {
                 convert(l)?;
             }
         }
-        if !(tied && matches!(self.embed, Embedding::Rows(_))) {
+        if !head_shared {
             convert(&mut self.lm_head)?;
         }
         Ok(())
