@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use normscope::analysis::perplexity::evaluate;
 use normscope::analysis::{analyze, AnalyzeOptions};
 use normscope::model::config::HfConfig;
-use normscope::model::Llama;
+use normscope::model::{LoadOptions, Model};
 use normscope::weights::random::RandomSource;
 
 /// SmolLM2-135M's configuration.
@@ -25,11 +25,11 @@ fn smollm2_config() -> normscope::model::Config {
 fn bench(c: &mut Criterion) {
     let cfg = smollm2_config();
     let dev = Device::Cpu;
-    let mut model = Llama::load(
+    // Loaded as the CLI loads it (on the CPU: normscope's kernels).
+    let mut model = Model::load(
         &RandomSource::new(DType::F32, &dev, true),
         cfg,
-        DType::F32,
-        &dev,
+        &LoadOptions::inference(DType::F32, &dev),
     )
     .unwrap();
     let window: Vec<u32> = (0..512u32).map(|i| (i * 7919) % 49152).collect();

@@ -9,8 +9,7 @@ use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use normscope::model::config::HfConfig;
-use normscope::model::quantize::quantize_in_situ;
-use normscope::model::{KvState, Llama};
+use normscope::model::{KvState, LoadOptions, Model};
 use normscope::weights::random::RandomSource;
 
 /// SmolLM2-135M's configuration.
@@ -30,7 +29,7 @@ fn smollm2_config() -> normscope::model::Config {
 const MAX_POS: usize = 256;
 
 /// A cache holding one token.
-fn primed(model: &Llama, dev: &Device) -> KvState {
+fn primed(model: &Model, dev: &Device) -> KvState {
     let mut cache = model.new_cache();
     model
         .forward_last(&Tensor::new(&[[1u32]], dev).unwrap(), Some(&mut cache))
@@ -40,13 +39,6 @@ fn primed(model: &Llama, dev: &Device) -> KvState {
 
 fn bench(c: &mut Criterion) {
     let dev = Device::Cpu;
-    let dense = Llama::load(
-        &RandomSource::new(DType::F32, &dev, true),
-        smollm2_config(),
-        DType::F32,
-        &dev,
-    )
-    .unwrap();
     let prompt: Vec<u32> = (0..128u32).map(|i| (i * 7919 + 13) % 49152).collect();
     let prompt = Tensor::new(prompt.as_slice(), &dev)
         .unwrap()
@@ -58,11 +50,13 @@ fn bench(c: &mut Criterion) {
         ("q8_0", Some(GgmlDType::Q8_0)),
         ("q4_1", Some(GgmlDType::Q4_1)),
     ] {
-        let mut model = dense.clone();
-        if let Some(q) = quant {
-            quantize_in_situ(&mut model, q).unwrap();
-        }
-        model.use_cpu_kernels().unwrap(); // as the loaders do on the CPU
+        // Loaded as the CLI loads it: quantized in situ, then on the CPU kernels.
+        let opts = LoadOptions {
+            quantize: quant,
+            ..LoadOptions::inference(DType::F32, &dev)
+        };
+        let src = RandomSource::new(DType::F32, &dev, true);
+        let model = Model::load(&src, smollm2_config(), &opts).unwrap();
         let mut group = c.benchmark_group(format!("smollm2_{name}"));
         group.sample_size(10);
         group.warm_up_time(Duration::from_millis(500));

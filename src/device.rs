@@ -1,4 +1,4 @@
-//! `--device` and `--dtype` parsing, and the dtype a device can compute in.
+//! Device and dtype names (`cuda:1`, `bf16`), and the dtype a device can compute in.
 
 use candle_core::{DType, Device};
 
@@ -9,7 +9,7 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     let (kind, index) = match spec.split_once(':') {
         Some((k, i)) => {
             let i = i.parse::<usize>().map_err(|_| {
-                Error::usage(format!("--device {spec}: `{i}` is not a device index"))
+                Error::setting("device", format!("{spec}: `{i}` is not a device index"))
             })?;
             (k, i)
         }
@@ -19,25 +19,28 @@ pub fn parse_device(spec: &str) -> Result<Device> {
         "cpu" => Ok(Device::Cpu),
         "cuda" => {
             if !candle_core::utils::cuda_is_available() {
-                return Err(Error::usage(
-                    "--device cuda: this build has no CUDA support; rebuild with `--features cuda`",
+                return Err(Error::setting(
+                    "device",
+                    "cuda: this build has no CUDA support; rebuild with `--features cuda`",
                 ));
             }
             Device::new_cuda(index)
-                .map_err(|e| Error::usage(format!("--device {spec}: cannot open the GPU: {e}")))
+                .map_err(|e| Error::setting("device", format!("{spec}: cannot open the GPU: {e}")))
         }
         "metal" => {
             if !candle_core::utils::metal_is_available() {
-                return Err(Error::usage(
-                    "--device metal: this build has no Metal support; rebuild with `--features metal`",
+                return Err(Error::setting(
+                    "device",
+                    "metal: this build has no Metal support; rebuild with `--features metal`",
                 ));
             }
             Device::new_metal(index)
-                .map_err(|e| Error::usage(format!("--device {spec}: cannot open the GPU: {e}")))
+                .map_err(|e| Error::setting("device", format!("{spec}: cannot open the GPU: {e}")))
         }
-        other => Err(Error::usage(format!(
-            "--device `{other}` is not known (use cpu, cuda, cuda:N or metal)"
-        ))),
+        other => Err(Error::setting(
+            "device",
+            format!("`{other}` is not known (use cpu, cuda, cuda:N or metal)"),
+        )),
     }
 }
 
@@ -47,17 +50,17 @@ pub fn parse_dtype(spec: &str) -> Result<DType> {
         "f32" | "float32" => Ok(DType::F32),
         "f16" | "float16" => Ok(DType::F16),
         "bf16" | "bfloat16" => Ok(DType::BF16),
-        other => Err(Error::usage(format!(
-            "--dtype `{other}` is not known (use f32, f16 or bf16)"
-        ))),
+        other => Err(Error::setting(
+            "dtype",
+            format!("`{other}` is not known (use f32, f16 or bf16)"),
+        )),
     }
 }
 
 /// The dtype to compute in: candle has no bf16 matmul on CPU, so bf16 becomes
-/// f32 there (said once on stderr).
+/// f32 there.
 pub fn compute_dtype(requested: DType, device: &Device) -> DType {
     if requested == DType::BF16 && device.is_cpu() {
-        eprintln!("note: bf16 matmul is not available on CPU; computing in f32");
         DType::F32
     } else {
         requested

@@ -22,15 +22,34 @@ pub enum Error {
         /// What is wrong with it.
         msg: String,
     },
-    /// A request that cannot be carried out as asked (bad flag value, empty prompt, ...).
+    /// A request that cannot be carried out as asked (empty prompt, ...).
     #[error("{0}")]
     Usage(String),
+    /// A setting has a value that cannot be used; `name` is the setting's
+    /// field name (`top_p`, `seq_len`), which a front end may show as its own
+    /// option name (the CLI shows `--top-p`).
+    #[error("{name} {msg}")]
+    Setting {
+        /// The setting's field name.
+        name: &'static str,
+        /// What is wrong with its value (starts with the value when useful).
+        msg: String,
+    },
+    /// An output exists and replacing it was not asked for.
+    #[error("{} already exists and replacing it was not asked for", .0.display())]
+    Exists(PathBuf),
     /// Obtaining a model (fetch, hub) failed.
     #[error("{0}")]
     Fetch(String),
     /// A tensor operation failed.
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
+    /// One of normscope's CPU kernels refused its arguments.
+    #[error("kernel error: {0}")]
+    Kernel(#[from] crate::kernels::KernelError),
+    /// An internal invariant was broken (a bug, not a user's mistake).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Result alias for the library.
@@ -56,5 +75,18 @@ impl Error {
     /// A usage error.
     pub fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())
+    }
+
+    /// A setting's value that cannot be used (see [`Error::Setting`]).
+    pub fn setting(name: &'static str, msg: impl Into<String>) -> Self {
+        Error::Setting {
+            name,
+            msg: msg.into(),
+        }
+    }
+
+    /// A broken internal invariant.
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Error::Internal(msg.into())
     }
 }

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         }
     };
     cli::init_logging(args.common.verbose);
+    cli::install_interrupt_handler();
     if let Some(n) = args.common.threads {
         // candle and rayon read this once, on first use.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());

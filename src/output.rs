@@ -1,11 +1,12 @@
 //! Outputs that are never half-written: files and folders are built under a
 //! temporary name beside their destination and renamed into place when complete;
-//! an existing destination is replaced only with `force`. While a temporary
-//! output exists, SIGINT (Ctrl-C) removes it and exits with status 130, so an
-//! interrupted run leaves the previous state as it was.
+//! an existing destination is replaced only with `force`. Temporary outputs are
+//! tracked, so that a front end's interrupt handler can remove them with
+//! [`remove_partial_outputs`] before it exits: an interrupted run leaves the
+//! previous state as it was.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 
@@ -20,20 +21,13 @@ pub fn check_writable(dest: &Path, force: bool) -> Result<()> {
         Ok(_) => true,
     };
     if occupied && !force {
-        return Err(Error::usage(format!(
-            "{} already exists; pass --force to replace it",
-            dest.display()
-        )));
+        return Err(Error::Exists(dest.to_path_buf()));
     }
     Ok(())
 }
 
 /// Temporary outputs that an interrupt must remove.
 static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-static HANDLER: Once = Once::new();
-
-/// The exit status of a run stopped by SIGINT (128 + 2, as shells report it).
-pub const INTERRUPTED_EXIT: i32 = 130;
 
 /// The pending list, locked; renames into place happen under this lock so an
 /// interrupt sees either the temporary output or the finished one, never half.
@@ -41,14 +35,9 @@ fn pending() -> MutexGuard<'static, Vec<PathBuf>> {
     PENDING.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Installs the SIGINT handler (once) and returns the locked pending list, so
-/// a temporary output is created and registered before any interrupt can look.
+/// The locked pending list, held while a temporary output is created and
+/// registered, so an interrupt sees it or nothing.
 fn track_start() -> MutexGuard<'static, Vec<PathBuf>> {
-    HANDLER.call_once(|| {
-        if let Err(e) = ctrlc::set_handler(on_interrupt) {
-            tracing::debug!("no SIGINT cleanup: {e}");
-        }
-    });
     pending()
 }
 
@@ -56,17 +45,17 @@ fn untrack(list: &mut Vec<PathBuf>, tmp: &Path) {
     list.retain(|p| p != tmp);
 }
 
-/// Runs on the signal-handling thread: removes every temporary output and exits.
-fn on_interrupt() {
+/// Removes every temporary output and returns how many there were. For an
+/// interrupt handler that is about to end the process: the list stays locked,
+/// so no output is committed or started afterwards.
+pub fn remove_partial_outputs() -> usize {
     let list = pending();
     for p in list.iter() {
         let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
     }
-    eprintln!(
-        "error: interrupted; removed {} partial output(s), previous outputs are untouched",
-        list.len()
-    );
-    std::process::exit(INTERRUPTED_EXIT);
+    let n = list.len();
+    std::mem::forget(list);
+    n
 }
 
 /// A folder being written under a temporary name beside its destination.

@@ -5,7 +5,7 @@ use candle_core::{DType, IndexOp, Tensor, D};
 
 use super::stats::{Running, Stat};
 use crate::error::Result;
-use crate::model::{Llama, Observer};
+use crate::model::{Model, Observer};
 
 /// Keeps each block's output of the current window for the lens.
 #[derive(Default)]
@@ -61,7 +61,7 @@ impl LogitLens {
     /// Compares each captured block output of one window with `final_logits` `(1, t, vocab)`.
     pub fn add_window(
         &mut self,
-        model: &Llama,
+        model: &Model,
         capture: LensCapture,
         final_logits: &Tensor,
     ) -> Result<()> {

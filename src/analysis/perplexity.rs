@@ -5,13 +5,13 @@
 use candle_core::{DType, IndexOp, Tensor, D};
 
 use crate::error::{Error, Result};
-use crate::model::Llama;
+use crate::model::Model;
 
 /// Splits `ids` into consecutive windows of at most `ctx` tokens; a last
 /// window of a single token (nothing to predict) is dropped.
 pub fn windows(ids: &[u32], ctx: usize) -> Result<Vec<Vec<u32>>> {
     if ctx < 2 {
-        return Err(Error::usage("--ctx must be at least 2"));
+        return Err(Error::setting("ctx", "must be at least 2"));
     }
     Ok(ids
         .chunks(ctx)
@@ -56,7 +56,7 @@ pub fn window_nll(logits: &Tensor, window: &[u32]) -> Result<Nll> {
 }
 
 /// Perplexity figures of `model` over `windows`, calling `tick` after each window.
-pub fn evaluate(model: &Llama, windows: &[Vec<u32>], tick: &mut dyn FnMut()) -> Result<Nll> {
+pub fn evaluate(model: &Model, windows: &[Vec<u32>], tick: &mut dyn FnMut()) -> Result<Nll> {
     let mut total = Nll::default();
     for w in windows {
         let ids = Tensor::new(w.as_slice(), model.device())?.unsqueeze(0)?;

@@ -9,7 +9,7 @@ use super::perplexity::{evaluate, window_nll, Nll};
 use super::residual::{LayerFigures, ResidualObserver};
 use super::stats::Stat;
 use crate::error::Result;
-use crate::model::Llama;
+use crate::model::Model;
 
 /// What to compute besides the residual figures.
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,7 +70,7 @@ pub struct Figures {
 /// Runs the analysis over `windows`, calling `tick` after each forward pass
 /// (windows, then windows x blocks for ablation).
 pub fn analyze(
-    model: &mut Llama,
+    model: &mut Model,
     windows: &[Vec<u32>],
     opts: &AnalyzeOptions,
     token_text: &dyn Fn(u32) -> String,
@@ -114,7 +114,7 @@ pub fn analyze(
 
 /// Perplexity with each block (not already skipped) removed in turn.
 fn ablate(
-    model: &mut Llama,
+    model: &mut Model,
     windows: &[Vec<u32>],
     base: f64,
     tick: &mut dyn FnMut(),

@@ -19,8 +19,7 @@ pub use report::{ModelInfo, Record};
 pub use runner::Test;
 
 use crate::error::{Error, Result};
-use crate::model::quantize::quantize_in_situ;
-use crate::model::{Config, Llama};
+use crate::model::{Config, LoadOptions, Model};
 use crate::weights::random::RandomSource;
 use crate::weights::{self, Format, WeightCheck};
 
@@ -36,7 +35,7 @@ pub enum Weights<'a> {
 /// A model ready to benchmark, with the facts its records carry.
 pub struct BenchModel {
     /// The network.
-    pub model: Llama,
+    pub model: Model,
     /// Model and machine facts.
     pub info: ModelInfo,
 }
@@ -53,20 +52,19 @@ pub fn load(
     check: WeightCheck,
 ) -> Result<BenchModel> {
     if quantize.is_some() && dtype != DType::F32 {
-        return Err(Error::usage(
-            "--quantize computes in f32 (as GGUF does); leave --dtype at f32",
+        return Err(Error::setting(
+            "dtype",
+            "must be f32 with in-situ quantization (it computes in f32, as GGUF does)",
         ));
     }
     let started = Instant::now();
-    let (mut model, filename, source) = match weights {
+    let opts = LoadOptions {
+        quantize,
+        ..LoadOptions::inference(dtype, device)
+    };
+    let (model, filename, source) = match weights {
         Weights::Checkpoint(spec) => {
-            let lm = weights::load_checked(spec, device, dtype, check)?;
-            if quantize.is_some() && lm.format == Format::Gguf {
-                return Err(Error::usage(format!(
-                    "--quantize: {} is a GGUF file and already quantized; pass a safetensors folder",
-                    lm.path.display()
-                )));
-            }
+            let lm = weights::load_with(spec, &opts, check)?;
             let source = match lm.format {
                 Format::Safetensors => "safetensors",
                 Format::Gguf => "gguf",
@@ -75,20 +73,11 @@ pub fn load(
         }
         Weights::Random(cfg_path) => {
             let cfg = Config::from_file(cfg_path)?;
-            weights::validate::config::check(&cfg).map_err(|m| Error::format(cfg_path, m))?;
             let src = RandomSource::new(dtype, device, cfg.tie_word_embeddings);
-            let model = Llama::load(&src, cfg, dtype, device)?;
+            let model = Model::load(&src, cfg, &opts)?;
             (model, format!("random:{}", cfg_path.display()), "random")
         }
     };
-    if let Some(q) = quantize {
-        let n = quantize_in_situ(&mut model, q)?;
-        tracing::info!("quantized {n} linear maps to {q:?} in situ");
-    }
-    if device.is_cpu() {
-        // As the loaders do: random and in-situ quantized maps run on our kernels too.
-        model.use_cpu_kernels()?;
-    }
     device.synchronize()?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let load_peak_rss_bytes = memory::peak_rss_bytes();
@@ -119,7 +108,7 @@ pub fn load(
 /// skipped, as llama-bench does), checked together with `repetitions`.
 pub fn plan(n_prompt: &[usize], n_gen: &[usize], repetitions: usize) -> Result<Vec<Test>> {
     if repetitions == 0 {
-        return Err(Error::usage("-r/--repetitions must be at least 1"));
+        return Err(Error::setting("repetitions", "must be at least 1"));
     }
     let pp = n_prompt
         .iter()

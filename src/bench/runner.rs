@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 use candle_core::{Device, Tensor, D};
 
 use crate::error::{Error, Result};
-use crate::model::Llama;
+use crate::model::Model;
 
 /// One benchmark test, named as llama-bench names them (`pp512`, `tg128`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub struct Measurement {
 pub const TG_PREFILL: usize = 1;
 
 /// Runs `test` once untimed (warm-up), then `repetitions` times timed.
-pub fn measure(model: &Llama, test: Test, repetitions: usize) -> Result<Measurement> {
+pub fn measure(model: &Model, test: Test, repetitions: usize) -> Result<Measurement> {
     let ctx = model.cfg.max_position_embeddings;
     let needed = match test {
         Test::Prompt(n) => n,
@@ -87,7 +87,7 @@ pub fn measure(model: &Llama, test: Test, repetitions: usize) -> Result<Measurem
 }
 
 /// One run: `(timed nanoseconds, nanoseconds to the first token for prompt tests)`.
-fn run_once(model: &Llama, test: Test) -> Result<(u64, Option<u64>)> {
+fn run_once(model: &Model, test: Test) -> Result<(u64, Option<u64>)> {
     let device = model.device();
     let vocab = model.cfg.vocab_size as u64;
     let mut cache = model.new_cache();
@@ -120,7 +120,7 @@ fn run_once(model: &Llama, test: Test) -> Result<(u64, Option<u64>)> {
 }
 
 /// Decodes one token and returns the greedy next id (which waits for the device).
-fn step(model: &Llama, device: &Device, id: u32, cache: &mut crate::model::KvState) -> Result<u32> {
+fn step(model: &Model, device: &Device, id: u32, cache: &mut crate::model::KvState) -> Result<u32> {
     let ids = Tensor::new(&[[id]], device)?; // (1, 1)
     greedy(&model.forward_last(&ids, Some(cache))?)
 }

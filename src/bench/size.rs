@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use candle_core::quantized::QMatMul;
 use candle_core::DType;
 
+use crate::model::layout::{self, Kind};
 use crate::model::linear::Linear;
-use crate::model::Llama;
+use crate::model::Model;
 
 /// Size figures of a loaded model.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,52 +24,46 @@ pub struct ModelStats {
     pub format: String,
 }
 
-/// Size, parameter count and format label of `model`.
-pub fn model_stats(model: &Llama) -> ModelStats {
+/// Size, parameter count and format label of `model`. A tied head's
+/// parameters are the embedding's ([`Model::head_is_tied`]); its bytes count
+/// once when it shares the embedding's storage ([`Model::head_shares_embedding`]).
+/// A checkpoint that ships its own `lm_head.weight` counts it, whatever its
+/// configuration says about tying.
+pub fn model_stats(model: &Model) -> ModelStats {
     let cfg = &model.cfg;
-    let (h, f) = (cfg.hidden_size, cfg.intermediate_size);
-    let (q, kv) = (
-        cfg.num_heads * cfg.head_dim,
-        cfg.num_kv_heads * cfg.head_dim,
-    );
-    let norm_elems = (h * (2 * cfg.num_layers + 1)) as u64;
+    let norms = layout::tensors(cfg)
+        .into_iter()
+        .filter(|t| t.kind == Kind::Norm);
+    let norm_elems: u64 = norms.map(|t| t.shape.iter().product::<usize>() as u64).sum();
     let mut linear_bytes = 0u64;
     let mut linear_params = 0u64;
     let mut labels: BTreeMap<String, usize> = BTreeMap::new();
-    let mut visit = |lin: &Linear, rows: usize, cols: usize| {
+    for (_, lin) in model.linears() {
+        let (rows, cols) = lin.dims().unwrap_or((0, 0));
         let elems = (rows * cols) as u64;
         linear_bytes += lin.weight_bytes() as u64;
         linear_params += elems;
         *labels.entry(storage_label(lin, elems)).or_default() += 1;
-    };
-    for b in &model.blocks {
-        let (a, m) = (&b.attn, &b.mlp);
-        for (lin, rows, cols) in [(&a.q, q, h), (&a.k, kv, h), (&a.v, kv, h), (&a.o, h, q)] {
-            visit(lin, rows, cols);
-        }
-        for (lin, rows, cols) in [(&m.gate, f, h), (&m.up, f, h), (&m.down, h, f)] {
-            visit(lin, rows, cols);
-        }
     }
-    visit(&model.lm_head, cfg.vocab_size, h);
-    let head_elems = (cfg.vocab_size * h) as u64;
-    let head_is_embed = model.embed.is_tied_to(&model.lm_head);
+    let (rows, cols) = model.lm_head.dims().unwrap_or((0, 0));
+    let head_elems = if model.head_is_tied() {
+        (rows * cols) as u64
+    } else {
+        0
+    };
+    let head_bytes = if model.head_shares_embedding() {
+        model.lm_head.weight_bytes() as u64
+    } else {
+        0
+    };
     let mut by_count: Vec<(String, usize)> = labels.into_iter().collect();
     by_count.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     let embed_bytes = model.embed.storage_bytes() as u64;
+    let (vocab, hidden) = model.embed.dims().unwrap_or((0, 0));
     ModelStats {
         size_bytes: embed_bytes + norm_elems * model.dtype().size_in_bytes() as u64 + linear_bytes
-            - if head_is_embed {
-                model.lm_head.weight_bytes() as u64
-            } else {
-                0
-            },
-        n_params: (cfg.vocab_size * cfg.hidden_size) as u64 + norm_elems + linear_params
-            - if cfg.tie_word_embeddings {
-                head_elems
-            } else {
-                0
-            },
+            - head_bytes,
+        n_params: (vocab * hidden) as u64 + norm_elems + linear_params - head_elems,
         bytes_per_token: linear_bytes,
         format: by_count
             .into_iter()
@@ -104,10 +99,11 @@ mod tests {
 
     use super::*;
     use crate::model::config::HfConfig;
-    use crate::model::quantize::quantize_in_situ;
+    use crate::model::LoadOptions;
     use crate::weights::random::RandomSource;
 
-    fn tiny(tied: bool) -> Llama {
+    /// A tiny random model; `kernels`: prepared for CPU inference as the loaders do.
+    fn tiny_with(tied: bool, kernels: bool) -> Model {
         let raw: HfConfig = serde_json::from_value(serde_json::json!({
             "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
             "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100,
@@ -115,7 +111,15 @@ mod tests {
         }))
         .unwrap();
         let src = RandomSource::new(DType::F32, &Device::Cpu, tied);
-        Llama::load(&src, raw.resolve().unwrap(), DType::F32, &Device::Cpu).unwrap()
+        let opts = LoadOptions {
+            training: !kernels,
+            ..LoadOptions::inference(DType::F32, &Device::Cpu)
+        };
+        Model::load(&src, raw.resolve().unwrap(), &opts).unwrap()
+    }
+
+    fn tiny(tied: bool) -> Model {
+        tiny_with(tied, false)
     }
 
     #[test]
@@ -130,9 +134,22 @@ mod tests {
         assert_eq!(s.format, "F32");
         let untied = model_stats(&tiny(false));
         assert_eq!(untied.n_params, s.n_params + embed as u64);
+        // A tied configuration whose checkpoint still ships lm_head.weight:
+        // the head is loaded from its own tensor and counts.
+        let shipped = Model::load(
+            &RandomSource::new(DType::F32, &Device::Cpu, false),
+            tiny(true).cfg,
+            &LoadOptions {
+                training: true,
+                ..LoadOptions::inference(DType::F32, &Device::Cpu)
+            },
+        )
+        .unwrap();
+        assert!(shipped.cfg.tie_word_embeddings);
+        assert_eq!(model_stats(&shipped).n_params, untied.n_params);
 
         let mut m = tiny(true);
-        assert_eq!(quantize_in_situ(&mut m, GgmlDType::Q8_0).unwrap(), 15);
+        assert_eq!(m.quantize_in_situ(GgmlDType::Q8_0).unwrap(), 15);
         let q = model_stats(&m);
         assert_eq!(q.n_params, s.n_params);
         // Q8_0: 34 bytes per 32 values; the dense embedding stays beside the quantized head.
@@ -140,13 +157,16 @@ mod tests {
         assert_eq!(q.size_bytes, 4 * (embed + norms) as u64 + q.bytes_per_token);
         assert_eq!(q.format, "Q8_0");
         // The same figures once the maps run on our CPU kernels.
-        m.use_cpu_kernels().unwrap();
-        assert_eq!(model_stats(&m), q);
-        let mut d = tiny(true);
-        d.use_cpu_kernels().unwrap();
-        assert_eq!(model_stats(&d), s);
+        let src = RandomSource::new(DType::F32, &Device::Cpu, true);
+        let cfg = tiny(true).cfg;
+        let opts = LoadOptions {
+            quantize: Some(GgmlDType::Q8_0),
+            ..LoadOptions::inference(DType::F32, &Device::Cpu)
+        };
+        assert_eq!(model_stats(&Model::load(&src, cfg, &opts).unwrap()), q);
+        assert_eq!(model_stats(&tiny_with(true, true)), s);
         let mut k = tiny(true);
-        quantize_in_situ(&mut k, GgmlDType::Q4K).unwrap();
+        k.quantize_in_situ(GgmlDType::Q4K).unwrap();
         assert_eq!(model_stats(&k).format, "Q5_0"); // 64 and 128 columns: no 256-value blocks
     }
 }

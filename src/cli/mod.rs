@@ -16,6 +16,7 @@ use std::io::Write;
 use candle_core::{DType, Device};
 use clap::{Args, Parser, Subcommand};
 use normscope::device::{compute_dtype, parse_device, parse_dtype};
+use normscope::model::LoadOptions;
 use normscope::weights::{self, LoadedModel};
 
 /// Inference runtime and laboratory for pretrained LLaMA-style models.
@@ -92,10 +93,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 impl Common {
-    /// The device and compute dtype asked for.
+    /// The device and compute dtype asked for (saying so when bf16 has to
+    /// compute in f32).
     pub fn device_and_dtype(&self) -> normscope::Result<(Device, DType)> {
         let device = parse_device(&self.device)?;
-        let dtype = compute_dtype(parse_dtype(&self.dtype)?, &device);
+        let requested = parse_dtype(&self.dtype)?;
+        let dtype = compute_dtype(requested, &device);
+        if dtype != requested {
+            eprintln!("note: bf16 matmul is not available on CPU; computing in f32");
+        }
         Ok((device, dtype))
     }
 
@@ -108,22 +114,39 @@ impl Common {
         }
     }
 
-    /// Loads `--model` (or the default model); more than one is an error.
+    /// Loads `--model` (or the default model) for inference; more than one is an error.
     pub fn load_model(&self) -> normscope::Result<LoadedModel> {
+        self.load_one(false)
+    }
+
+    /// Loads `--model` with dense weights, as variants and fine-tuning need them.
+    pub fn load_dense_model(&self) -> normscope::Result<LoadedModel> {
+        self.load_one(true)
+    }
+
+    fn load_one(&self, training: bool) -> normscope::Result<LoadedModel> {
         if self.model.len() > 1 {
             return Err(normscope::Error::usage(format!(
                 "--model was given {} times; only `analyze` compares several models",
                 self.model.len()
             )));
         }
-        self.load_spec(self.model.first().map(String::as_str))
+        self.load_spec_with(self.model.first().map(String::as_str), training)
     }
 
-    /// Loads one model spec (`None`: the default model).
+    /// Loads one model spec (`None`: the default model) for inference.
     pub fn load_spec(&self, spec: Option<&str>) -> normscope::Result<LoadedModel> {
+        self.load_spec_with(spec, false)
+    }
+
+    fn load_spec_with(&self, spec: Option<&str>, training: bool) -> normscope::Result<LoadedModel> {
         let (device, dtype) = self.device_and_dtype()?;
         let started = std::time::Instant::now();
-        let lm = weights::load_checked(spec, &device, dtype, self.weight_check())?;
+        let opts = LoadOptions {
+            training,
+            ..LoadOptions::inference(dtype, &device)
+        };
+        let lm = weights::load_with(spec, &opts, self.weight_check())?;
         tracing::info!(
             "loaded {} in {:.2}s",
             lm.path.display(),
@@ -154,6 +177,25 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// The exit status of a run stopped by SIGINT (128 + 2, as shells report it).
+pub const INTERRUPTED_EXIT: i32 = 130;
+
+/// On SIGINT (Ctrl-C): remove every partial output, say so, exit with 130.
+pub fn install_interrupt_handler() {
+    let handler = || {
+        match normscope::output::remove_partial_outputs() {
+            0 => eprintln!("error: interrupted"),
+            n => eprintln!(
+                "error: interrupted; removed {n} partial output(s), previous outputs are untouched"
+            ),
+        }
+        std::process::exit(INTERRUPTED_EXIT);
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
+        tracing::debug!("no SIGINT cleanup: {e}");
+    }
+}
+
 /// Logs go to stderr; `-v` shows info, `-vv` debug.
 pub fn init_logging(verbose: u8) {
     let level = match verbose {
@@ -182,11 +224,25 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// An error as the command line words it: a library setting is named by
+/// its flag (`top_p` -> `--top-p`), an existing output by how to replace it.
+fn cli_message(e: &(dyn std::error::Error + 'static)) -> String {
+    match e.downcast_ref::<normscope::Error>() {
+        Some(normscope::Error::Setting { name, msg }) => {
+            format!("--{} {msg}", name.replace('_', "-"))
+        }
+        Some(normscope::Error::Exists(path)) => {
+            format!("{} already exists; pass --force to replace it", path.display())
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// The error and its causes on one line.
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
-        let s = cause.to_string().replace('\n', " ");
+        let s = cli_message(cause).replace('\n', " ");
         if !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }

@@ -31,7 +31,7 @@ pub struct VariantArgs {
 
 pub fn run(common: &Common, args: VariantArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let lm = common.load_model()?;
+    let lm = common.load_dense_model()?;
     let n = lm.model.cfg.num_layers;
     let mut target = Placement::from_name(&args.kind, n).map_err(anyhow::Error::msg)?;
     match &mut target {

@@ -68,7 +68,7 @@ pub fn generate(
         return Err(Error::usage("the prompt is empty"));
     }
     if max_tokens == 0 {
-        return Err(Error::usage("--max-tokens must be at least 1"));
+        return Err(Error::setting("max_tokens", "must be at least 1"));
     }
     let ctx = lm.model.cfg.max_position_embeddings;
     if prompt_ids.len() >= ctx {

@@ -38,24 +38,24 @@ impl SamplingConfig {
     /// Checks every value is in range.
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(Error::usage(format!(
-                "--temperature {} must be a number >= 0",
-                self.temperature
-            )));
+            return Err(Error::setting(
+                "temperature",
+                format!("{} must be a number >= 0", self.temperature),
+            ));
         }
         if self.top_k == Some(0) {
-            return Err(Error::usage("--top-k must be at least 1"));
+            return Err(Error::setting("top_k", "must be at least 1"));
         }
         if let Some(p) = self.top_p {
             if !(p > 0.0 && p <= 1.0) {
-                return Err(Error::usage(format!("--top-p {p} must be in (0, 1]")));
+                return Err(Error::setting("top_p", format!("{p} must be in (0, 1]")));
             }
         }
         if !(self.repeat_penalty.is_finite() && self.repeat_penalty > 0.0) {
-            return Err(Error::usage(format!(
-                "--repeat-penalty {} must be > 0",
-                self.repeat_penalty
-            )));
+            return Err(Error::setting(
+                "repeat_penalty",
+                format!("{} must be > 0", self.repeat_penalty),
+            ));
         }
         Ok(())
     }

@@ -27,12 +27,17 @@ pub struct AttentionShape {
     pub head_dim: usize,
     /// Positions the cache holds room for, per (sequence, kv head).
     pub capacity: usize,
+    /// Multiplier on the scores (usually `1 / sqrt(head_dim)`).
+    pub scale: f32,
+    /// Sliding window: query at position `p` sees keys `p + 1 - window ..= p`;
+    /// `None` sees every earlier key.
+    pub window: Option<usize>,
 }
 
-/// `out (batch, queries, heads, head_dim) = softmax(q k^T / sqrt(d) + causal) v`
+/// `out (batch, queries, heads, head_dim) = softmax(scale q k^T + mask) v`
 /// for `q (batch, queries, heads, head_dim)` and caches `k`, `v`
 /// `(batch, kv_heads, capacity, head_dim)` that already hold this call's keys.
-/// Query `i` sees keys `0..=start + i`.
+/// Query `i` sees keys `0..=start + i`, or only the last `window` of them.
 pub fn attend(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape, out: &mut [f32]) {
     let hd = s.head_dim;
     let rows = s.batch * s.queries * s.heads * hd;
@@ -43,7 +48,6 @@ pub fn attend(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape, out: &mut [f32
     assert!(s.start + s.queries <= s.capacity, "cache is too short");
     let blocks = s.queries.div_ceil(QUERIES_PER_TASK);
     let tasks = s.batch * s.heads * blocks;
-    let scale = 1.0 / (hd as f32).sqrt();
     let isa = Isa::detect();
     // One slot per (seq, query, head) row of `out`; each belongs to one task,
     // so its lock is never contended (as in `kernels::run`).
@@ -60,13 +64,15 @@ pub fn attend(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape, out: &mut [f32
         for i in first..(first + QUERIES_PER_TASK).min(s.queries) {
             let row = (seq * s.queries + i) * s.heads + head;
             let mut o = out_rows[row].lock().unwrap_or_else(|p| p.into_inner());
+            let end = s.start + i + 1;
+            let first = s.window.map_or(0, |w| end.saturating_sub(w));
             attend_row(
                 isa,
                 &q[row * hd..(row + 1) * hd],
-                keys,
-                values,
-                s.start + i + 1,
-                scale,
+                &keys[first * hd..],
+                &values[first * hd..],
+                end - first,
+                s.scale,
                 &mut scores,
                 &mut o,
             );
@@ -183,6 +189,8 @@ mod tests {
                     let qr = &q[row..row + hd];
                     let at = |j: usize| ((seq * s.kv_heads + kv) * s.capacity + j) * hd;
                     let n = s.start + i + 1;
+                    // Keys outside the window get probability 0.
+                    let seen = |j: usize| s.window.is_none_or(|w| n - j <= w);
                     let sc: Vec<f64> = (0..n)
                         .map(|j| {
                             let kr = &k[at(j)..at(j) + hd];
@@ -190,11 +198,16 @@ mod tests {
                                 .zip(kr)
                                 .map(|(a, b)| f64::from(a * b))
                                 .sum::<f64>()
-                                / (hd as f64).sqrt()
+                                * f64::from(s.scale)
                         })
                         .collect();
-                    let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    let e: Vec<f64> = sc.iter().map(|x| (x - m).exp()).collect();
+                    let m = (0..n)
+                        .filter(|&j| seen(j))
+                        .map(|j| sc[j])
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let e: Vec<f64> = (0..n)
+                        .map(|j| if seen(j) { (sc[j] - m).exp() } else { 0.0 })
+                        .collect();
                     let z: f64 = e.iter().sum();
                     for d in 0..hd {
                         let acc: f64 = (0..n).map(|j| e[j] * f64::from(v[at(j) + d])).sum();
@@ -222,12 +235,15 @@ mod tests {
 
     #[test]
     fn matches_reference_for_decode_prefill_and_odd_shapes() {
-        for (batch, queries, start, heads, kv_heads, head_dim) in [
-            (1, 1, 0, 9, 3, 64),
-            (1, 1, 37, 9, 3, 64),
-            (2, 21, 5, 4, 2, 12),
-            (1, 40, 0, 6, 1, 33),
-            (3, 3, 2, 2, 2, 8),
+        for (batch, queries, start, heads, kv_heads, head_dim, window) in [
+            (1, 1, 0, 9, 3, 64, None),
+            (1, 1, 37, 9, 3, 64, None),
+            (2, 21, 5, 4, 2, 12, None),
+            (1, 40, 0, 6, 1, 33, None),
+            (3, 3, 2, 2, 2, 8, None),
+            (1, 1, 37, 4, 1, 16, Some(8)),
+            (2, 30, 5, 4, 2, 12, Some(7)),
+            (1, 9, 0, 2, 1, 8, Some(1)),
         ] {
             let capacity = start + queries + 3;
             let s = AttentionShape {
@@ -238,6 +254,8 @@ mod tests {
                 kv_heads,
                 head_dim,
                 capacity,
+                scale: 0.7 / (head_dim as f32).sqrt(),
+                window,
             };
             let q = random(batch * queries * heads * head_dim, 1);
             let k = random(batch * kv_heads * capacity * head_dim, 2);
@@ -255,13 +273,15 @@ mod tests {
                 let (seq_i, h) = (row / heads, row % heads);
                 let (seq, i) = (seq_i / queries, seq_i % queries);
                 let base = (seq * kv_heads + h / (heads / kv_heads)) * capacity * hd;
+                let end = start + i + 1;
+                let first = window.map_or(0, |w: usize| end.saturating_sub(w));
                 attend_row(
                     Isa::Scalar,
                     &q[row * hd..(row + 1) * hd],
-                    &k[base..],
-                    &v[base..],
-                    start + i + 1,
-                    1.0 / (hd as f32).sqrt(),
+                    &k[base + first * hd..],
+                    &v[base + first * hd..],
+                    end - first,
+                    s.scale,
                     &mut scores,
                     o,
                 );

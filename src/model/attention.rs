@@ -1,9 +1,12 @@
-//! Grouped-query causal self-attention with RoPE and a preallocated KV cache.
+//! Grouped-query causal self-attention with RoPE, optional per-head QK-norm,
+//! optional sliding window, and a preallocated KV cache.
 
 use candle_core::{DType, Device, Tensor, D};
 
+use super::config::AttentionKind;
 use super::kv_cache::{CpuKv, LayerCache};
 use super::linear::Linear;
+use super::norm::RmsNorm;
 use super::rope::Rope;
 use crate::error::{Error, Result};
 use crate::kernels::{self, AttentionShape};
@@ -19,12 +22,22 @@ pub struct Attention {
     pub v: Linear,
     /// `(hidden, heads * head_dim)`.
     pub o: Linear,
+    /// Per-head RMSNorm of the queries before RoPE (Gemma 3).
+    pub q_norm: Option<RmsNorm>,
+    /// Per-head RMSNorm of the keys before RoPE (Gemma 3).
+    pub k_norm: Option<RmsNorm>,
     /// Query heads.
     pub num_heads: usize,
     /// Key/value heads.
     pub num_kv_heads: usize,
     /// Per-head width.
     pub head_dim: usize,
+    /// Full or sliding-window attention (which RoPE table it uses).
+    pub kind: AttentionKind,
+    /// The sliding window, for sliding-window blocks.
+    pub window: Option<usize>,
+    /// Multiplier on the scores.
+    pub scale: f64,
 }
 
 impl Attention {
@@ -44,8 +57,8 @@ impl Attention {
         match cache {
             Some(LayerCache::Cpu(kv)) if fast => self.forward_cpu(x, rope, start, kv),
             None if fast => self.forward_cpu(x, rope, start, &mut CpuKv::default()),
-            Some(LayerCache::Cpu(_)) => Err(Error::usage(
-                "this KV cache was made for CPU f32 inference; make a new one with Llama::new_cache",
+            Some(LayerCache::Cpu(_)) => Err(Error::internal(
+                "this KV cache was made for CPU f32 inference; make a new one with Model::new_cache",
             )),
             Some(LayerCache::Tensors(c)) => {
                 self.forward_tensors(x, rope, start, Some(c), differentiable)
@@ -60,18 +73,20 @@ impl Attention {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
         if kv.len() != start {
-            return Err(Error::usage(format!(
+            return Err(Error::internal(format!(
                 "KV cache holds {} positions but the pass starts at {start}",
                 kv.len()
             )));
         }
-        let rows =
-            |l: &Linear| -> Result<Vec<f32>> { Ok(l.forward(x)?.flatten_all()?.to_vec1::<f32>()?) };
-        let mut q = rows(&self.q)?;
-        let mut k = rows(&self.k)?;
-        let v = rows(&self.v)?;
-        rope.rotate_in_place(&mut q, t, nh, start);
-        rope.rotate_in_place(&mut k, t, nkv, start);
+        let rows = |l: &Linear, norm: &Option<RmsNorm>, heads: usize| -> Result<Vec<f32>> {
+            let y = head_normed(l.forward(x)?, norm, (b, t, heads, hd), false)?;
+            Ok(y.flatten_all()?.to_vec1::<f32>()?)
+        };
+        let mut q = rows(&self.q, &self.q_norm, nh)?;
+        let mut k = rows(&self.k, &self.k_norm, nkv)?;
+        let v = rows(&self.v, &None, nkv)?;
+        rope.rotate_in_place(&mut q, t, nh, start)?;
+        rope.rotate_in_place(&mut k, t, nkv, start)?;
         kv.append(&k, &v, b, t, nkv, hd)?;
         let shape = AttentionShape {
             batch: b,
@@ -81,6 +96,8 @@ impl Attention {
             kv_heads: nkv,
             head_dim: hd,
             capacity: kv.capacity(),
+            scale: self.scale as f32,
+            window: self.window,
         };
         let mut y = vec![0f32; q.len()];
         kernels::attend(&q, kv.keys(), kv.values(), shape, &mut y);
@@ -99,15 +116,9 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = self
-            .q
-            .forward(x)?
-            .reshape((b, t, nh, hd))?
+        let q = head_normed(self.q.forward(x)?, &self.q_norm, (b, t, nh, hd), differentiable)?
             .transpose(1, 2)?; // (b, nh, t, hd)
-        let k = self
-            .k
-            .forward(x)?
-            .reshape((b, t, nkv, hd))?
+        let k = head_normed(self.k.forward(x)?, &self.k_norm, (b, t, nkv, hd), differentiable)?
             .transpose(1, 2)?; // (b, nkv, t, hd)
         let v = self
             .v
@@ -124,11 +135,11 @@ impl Attention {
         let v = candle_transformers::utils::repeat_kv(v, nh / nkv)?;
         let total = k.dim(2)?;
         let dtype = q.dtype();
-        let scale = 1.0 / (hd as f64).sqrt();
-        let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?; // (b, nh, t, T)
+        let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * self.scale)?; // (b, nh, t, T)
         let scores = super::norm::at_least_f32(&scores)?;
-        let scores = if t > 1 {
-            let mask = causal_mask(t, total - t, x.device())?.to_dtype(scores.dtype())?;
+        let past = total - t;
+        let scores = if t > 1 || self.window.is_some_and(|w| past + 1 > w) {
+            let mask = causal_mask(t, past, self.window, x.device())?.to_dtype(scores.dtype())?;
             scores.broadcast_add(&mask)?
         } else {
             scores
@@ -145,25 +156,49 @@ impl Attention {
 }
 
 /// Whether attention on `device` in `dtype` runs the CPU kernel (f32
-/// inference on the CPU); [`super::llama::Llama::new_cache`] makes the
+/// inference on the CPU); [`super::llama::Model::new_cache`] makes the
 /// matching cache.
 pub fn uses_cpu_kernel(device: &Device, dtype: DType, differentiable: bool) -> bool {
     device.is_cpu() && dtype == DType::F32 && !differentiable
 }
 
-/// Additive mask `(t, past + t)`: query i (at position past + i) may see keys
-/// 0..=past + i; later keys get -inf.
+/// `y (b, t, heads * hd)` reshaped to `(b, t, heads, hd)`, each head's
+/// vector RMS-normalized by `norm` when there is one (QK-norm).
+fn head_normed(
+    y: Tensor,
+    norm: &Option<RmsNorm>,
+    shape: (usize, usize, usize, usize),
+    differentiable: bool,
+) -> Result<Tensor> {
+    let y = y.reshape(shape)?;
+    match norm {
+        Some(n) => n.forward(&y, differentiable),
+        None => Ok(y),
+    }
+}
+
+/// Additive mask `(t, past + t)`: query i (at position p = past + i) may see
+/// keys 0..=p, or with a sliding window w only keys p + 1 - w..=p; the others
+/// get -inf.
 ///
 /// ```text
-/// past = 1, t = 3:   k0 k1 k2 k3
-///               q0 [  0  0 -∞ -∞ ]
-///               q1 [  0  0  0 -∞ ]
-///               q2 [  0  0  0  0 ]
+/// past = 1, t = 3:   k0 k1 k2 k3        window 2:   k0 k1 k2 k3
+///               q0 [  0  0 -∞ -∞ ]             q0 [  0  0 -∞ -∞ ]
+///               q1 [  0  0  0 -∞ ]             q1 [ -∞  0  0 -∞ ]
+///               q2 [  0  0  0  0 ]             q2 [ -∞ -∞  0  0 ]
 /// ```
-pub fn causal_mask(t: usize, past: usize, device: &Device) -> Result<Tensor> {
+pub fn causal_mask(
+    t: usize,
+    past: usize,
+    window: Option<usize>,
+    device: &Device,
+) -> Result<Tensor> {
     let total = past + t;
+    let visible = |i: usize, j: usize| j <= past + i && window.is_none_or(|w| past + i - j < w);
     let data: Vec<f32> = (0..t)
-        .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
+        .flat_map(|i| {
+            (0..total).map(move |j| if visible(i, j) { 0.0 } else { f32::NEG_INFINITY })
+        })
         .collect();
     Ok(Tensor::from_vec(data, (t, total), device)?)
 }
@@ -174,7 +209,7 @@ mod tests {
 
     #[test]
     fn mask_matches_the_picture() {
-        let m = causal_mask(3, 1, &Device::Cpu).unwrap();
+        let m = causal_mask(3, 1, None, &Device::Cpu).unwrap();
         let rows: Vec<Vec<f32>> = m.to_vec2().unwrap();
         let inf = f32::NEG_INFINITY;
         assert_eq!(
@@ -183,6 +218,18 @@ mod tests {
                 vec![0.0, 0.0, inf, inf],
                 vec![0.0, 0.0, 0.0, inf],
                 vec![0.0, 0.0, 0.0, 0.0]
+            ]
+        );
+        let w: Vec<Vec<f32>> = causal_mask(3, 1, Some(2), &Device::Cpu)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(
+            w,
+            vec![
+                vec![0.0, 0.0, inf, inf],
+                vec![inf, 0.0, 0.0, inf],
+                vec![inf, inf, 0.0, 0.0]
             ]
         );
     }

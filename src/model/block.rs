@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! pre / lnscale:   x = x + attn(s * norm1(x));  x = x + mlp(s * norm2(x))   s = 1 or 1/sqrt(l+1)
+//! peri:            x = x + post1(attn(norm1(x)));  x = x + post2(mlp(norm2(x)))
 //! post / deepnorm: y = norm1(x); x = alpha * y + attn(y);  y = norm2(x); x = alpha * y + mlp(y)
 //! ```
 //!
@@ -10,44 +11,55 @@
 //! `x = Norm(alpha * x + F(x))`, with every pretrained gain still scaling the
 //! input of the sublayer it scaled in the Pre-Norm checkpoint.
 //!
-//! Observer hooks. Pre-Norm: `resid_pre` x, `attn_out` a, `resid_mid` x + a,
-//! `mlp_out` m, `resid_post` x + a + m. Post-Norm forms: `resid_pre` is
-//! `alpha * norm1(x)` (the residual the attention update is added to),
-//! `attn_out` a, `resid_mid` `alpha * norm2(...)` (the residual the MLP update
-//! is added to), `mlp_out` m, `resid_post` the sum the block returns. So the
-//! sublayer shares are exactly update / residual-it-is-added-to for every
-//! placement, and the relative contribution `||h_out - h_in|| / ||h_in||` also
-//! includes what the middle norm does to the stream.
+//! Observer hooks. Pre-Norm and Peri-LN: `resid_pre` x, `attn_out` a,
+//! `resid_mid` x + a, `mlp_out` m, `resid_post` x + a + m, where for Peri-LN
+//! the updates a and m are the post-normed sublayer outputs (what joins the
+//! residual) and `attn_out_raw` / `mlp_out_raw` report the outputs before
+//! their post-norm. Post-Norm forms: `resid_pre` is `alpha * norm1(x)` (the
+//! residual the attention update is added to), `attn_out` a, `resid_mid`
+//! `alpha * norm2(...)` (the residual the MLP update is added to), `mlp_out`
+//! m, `resid_post` the sum the block returns. So the sublayer shares are
+//! exactly update / residual-it-is-added-to for every placement, and the
+//! relative contribution `||h_out - h_in|| / ||h_in||` also includes what the
+//! middle norm does to the stream.
 
 use candle_core::Tensor;
 
 use super::attention::Attention;
+use super::config::Config;
 use super::kv_cache::LayerCache;
+use super::layout::{self, Part, Site};
+use super::linear::Linear;
 use super::mlp::Mlp;
 use super::norm::RmsNorm;
 use super::observer::Observer;
 use super::placement::Placement;
-use super::rope::Rope;
+use super::rope::Ropes;
+use super::source::TensorSource;
 use crate::error::Result;
 
-/// A decoder block: two norms, attention and an MLP.
+/// A decoder block: norms, attention and an MLP.
 #[derive(Debug, Clone)]
 pub struct Block {
-    /// The norm whose output attention reads (`input_layernorm`).
+    /// The norm whose output attention reads.
     pub attn_norm: RmsNorm,
     /// Self-attention.
     pub attn: Attention,
-    /// The norm whose output the MLP reads (`post_attention_layernorm`).
+    /// Peri-LN: the norm on attention's output.
+    pub attn_post_norm: Option<RmsNorm>,
+    /// The norm whose output the MLP reads.
     pub mlp_norm: RmsNorm,
-    /// SwiGLU MLP.
+    /// Gated MLP.
     pub mlp: Mlp,
+    /// Peri-LN: the norm on the MLP's output.
+    pub mlp_post_norm: Option<RmsNorm>,
 }
 
 /// What every block of one forward pass shares.
 #[derive(Debug, Clone, Copy)]
 pub struct Pass<'a> {
     /// RoPE tables.
-    pub rope: &'a Rope,
+    pub ropes: &'a Ropes,
     /// Position of the first token.
     pub start: usize,
     /// Use ops with a backward pass.
@@ -62,6 +74,83 @@ fn scaled(x: Tensor, k: f64) -> Result<Tensor> {
 }
 
 impl Block {
+    /// Block `layer` of a model of `cfg`, from `src`.
+    pub fn load(src: &dyn TensorSource, cfg: &Config, layer: usize) -> Result<Self> {
+        let spec = |p: Part| layout::spec(cfg, Site::Block(layer, p));
+        let lin = |p: Part| src.linear(&spec(p));
+        let norm = |p: Part| RmsNorm::load(src, &spec(p), cfg.rms_norm_eps);
+        let optional = |p: Part| p.present(cfg).then(|| norm(p)).transpose();
+        Ok(Block {
+            attn_norm: norm(Part::AttnNorm)?,
+            attn: Attention {
+                q: lin(Part::Q)?,
+                k: lin(Part::K)?,
+                v: lin(Part::V)?,
+                o: lin(Part::O)?,
+                q_norm: optional(Part::QNorm)?,
+                k_norm: optional(Part::KNorm)?,
+                num_heads: cfg.num_heads,
+                num_kv_heads: cfg.num_kv_heads,
+                head_dim: cfg.head_dim,
+                kind: cfg.layer_types[layer],
+                window: cfg.window(layer),
+                scale: cfg.attention_scale(),
+            },
+            attn_post_norm: optional(Part::AttnPostNorm)?,
+            mlp_norm: norm(Part::MlpNorm)?,
+            mlp: Mlp {
+                gate: lin(Part::Gate)?,
+                up: lin(Part::Up)?,
+                down: lin(Part::Down)?,
+                activation: cfg.activation,
+            },
+            mlp_post_norm: optional(Part::MlpPostNorm)?,
+        })
+    }
+
+    /// The linear map `part`, when it is one.
+    pub fn linear(&self, part: Part) -> Option<&Linear> {
+        let (a, m) = (&self.attn, &self.mlp);
+        Some(match part {
+            Part::Q => &a.q,
+            Part::K => &a.k,
+            Part::V => &a.v,
+            Part::O => &a.o,
+            Part::Gate => &m.gate,
+            Part::Up => &m.up,
+            Part::Down => &m.down,
+            _ => return None,
+        })
+    }
+
+    /// Every linear map with its part, mutably.
+    pub fn linears_mut(&mut self) -> impl Iterator<Item = (Part, &mut Linear)> {
+        let (a, m) = (&mut self.attn, &mut self.mlp);
+        [
+            (Part::Q, &mut a.q),
+            (Part::K, &mut a.k),
+            (Part::V, &mut a.v),
+            (Part::O, &mut a.o),
+            (Part::Gate, &mut m.gate),
+            (Part::Up, &mut m.up),
+            (Part::Down, &mut m.down),
+        ]
+        .into_iter()
+    }
+
+    /// The norm `part`, when the block has it.
+    pub fn norm(&self, part: Part) -> Option<&RmsNorm> {
+        match part {
+            Part::AttnNorm => Some(&self.attn_norm),
+            Part::MlpNorm => Some(&self.mlp_norm),
+            Part::QNorm => self.attn.q_norm.as_ref(),
+            Part::KNorm => self.attn.k_norm.as_ref(),
+            Part::AttnPostNorm => self.attn_post_norm.as_ref(),
+            Part::MlpPostNorm => self.mlp_post_norm.as_ref(),
+            _ => None,
+        }
+    }
+
     /// `(b, t, hidden) -> (b, t, hidden)`, reporting each step to `obs`.
     pub fn forward<O: Observer>(
         &self,
@@ -77,6 +166,23 @@ impl Block {
         }
     }
 
+    /// `u`, normalized by `post` when the block has that norm (Peri-LN),
+    /// reporting the raw output through `raw` first.
+    fn post_normed(
+        u: Tensor,
+        post: &Option<RmsNorm>,
+        diff: bool,
+        raw: impl FnOnce(&Tensor) -> Result<()>,
+    ) -> Result<Tensor> {
+        match post {
+            Some(norm) => {
+                raw(&u)?;
+                norm.forward(&u, diff)
+            }
+            None => Ok(u),
+        }
+    }
+
     fn forward_pre<O: Observer>(
         &self,
         layer: usize,
@@ -89,13 +195,20 @@ impl Block {
         let diff = pass.differentiable;
         obs.resid_pre(layer, x)?;
         let y = scaled(self.attn_norm.forward(x, diff)?, s)?;
-        let a = self.attn.forward(&y, pass.rope, pass.start, cache, diff)?;
+        let rope = pass.ropes.for_kind(self.attn.kind);
+        let u = self.attn.forward(&y, rope, pass.start, cache, diff)?;
+        let a = Self::post_normed(u, &self.attn_post_norm, diff, |u| {
+            obs.attn_out_raw(layer, u)
+        })?;
         obs.attn_out(layer, &a)?;
         let h_mid = (x + a)?;
         obs.resid_mid(layer, &h_mid)?;
-        let m = self
+        let u = self
             .mlp
             .forward(&scaled(self.mlp_norm.forward(&h_mid, diff)?, s)?)?;
+        let m = Self::post_normed(u, &self.mlp_post_norm, diff, |u| {
+            obs.mlp_out_raw(layer, u)
+        })?;
         obs.mlp_out(layer, &m)?;
         let h_out = (h_mid + m)?;
         obs.resid_post(layer, &h_out)?;
@@ -115,7 +228,8 @@ impl Block {
         let y = self.attn_norm.forward(x, diff)?; // the normalized stream
         let r = scaled(y.clone(), alpha)?;
         obs.resid_pre(layer, &r)?;
-        let a = self.attn.forward(&y, pass.rope, pass.start, cache, diff)?;
+        let rope = pass.ropes.for_kind(self.attn.kind);
+        let a = self.attn.forward(&y, rope, pass.start, cache, diff)?;
         obs.attn_out(layer, &a)?;
         let y = self.mlp_norm.forward(&(r + a)?, diff)?;
         let r = scaled(y.clone(), alpha)?;

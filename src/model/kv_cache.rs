@@ -9,6 +9,25 @@ use crate::error::{Error, Result};
 /// Positions added to a cache each time it runs out of room.
 pub const CACHE_CHUNK: usize = 512;
 
+/// Per-layer key/value caches and the number of positions already seen.
+#[derive(Debug, Clone)]
+pub struct KvState {
+    pub(super) layers: Vec<LayerCache>,
+    pub(super) len: usize,
+}
+
+impl KvState {
+    /// Positions already in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True before the first forward pass.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// One layer's cache.
 #[derive(Debug, Clone)]
 pub enum LayerCache {

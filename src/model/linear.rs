@@ -174,10 +174,10 @@ impl CpuWeight {
         let dims = x.dims();
         let cols = *dims.last().unwrap_or(&0);
         if cols != self.cols {
-            return Err(Error::Candle(candle_core::Error::Msg(format!(
+            return Err(Error::internal(format!(
                 "linear map expects {} inputs, got shape {dims:?}",
                 self.cols
-            ))));
+            )));
         }
         let m = x.elem_count() / cols.max(1);
         if let CpuData::F32(w) = &self.data {
@@ -188,16 +188,16 @@ impl CpuWeight {
         let x = x.to_dtype(DType::F32)?.contiguous()?;
         let mut out = vec![0f32; m * self.rows];
         with_f32_slice(&x, |xs| {
-            let r = match &self.data {
-                CpuData::Q4_1(w) => kernels::matmul_q4_1(w, self.rows, self.cols, xs, m, &mut out),
-                CpuData::Q8_0(w) => kernels::matmul_q8_0(w, self.rows, self.cols, xs, m, &mut out),
+            match &self.data {
+                CpuData::Q4_1(w) => kernels::matmul_q4_1(w, self.rows, self.cols, xs, m, &mut out)?,
+                CpuData::Q8_0(w) => kernels::matmul_q8_0(w, self.rows, self.cols, xs, m, &mut out)?,
                 CpuData::F32(w) => with_f32_slice(w, |ws| {
                     Ok(kernels::matmul_f32(
                         ws, self.rows, self.cols, xs, m, &mut out,
-                    ))
+                    )?)
                 })?,
             };
-            r.map_err(|e| Error::Candle(candle_core::Error::Msg(e.to_string())))
+            Ok(())
         })?;
         let mut shape = dims.to_vec();
         *shape.last_mut().expect("x has at least one dimension") = self.rows;
@@ -239,7 +239,7 @@ fn quantized_rows(
 fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     let (storage, layout) = t.storage_and_layout();
     let Storage::Cpu(cpu) = &*storage else {
-        return Err(Error::usage(
+        return Err(Error::internal(
             "CPU kernels were given a tensor on another device",
         ));
     };

@@ -1,11 +1,13 @@
-//! The SwiGLU MLP: `down(silu(gate(x)) * up(x))`.
+//! The gated MLP: `down(act(gate(x)) * up(x))`, with SiLU (SwiGLU, LLaMA) or
+//! tanh-approximated GELU (GeGLU, Gemma).
 
 use candle_core::Tensor;
 
+use super::config::Activation;
 use super::linear::Linear;
 use crate::error::Result;
 
-/// Gated MLP with SiLU activation.
+/// Gated MLP.
 #[derive(Debug, Clone)]
 pub struct Mlp {
     /// `(ffn, hidden)`.
@@ -14,12 +16,18 @@ pub struct Mlp {
     pub up: Linear,
     /// `(hidden, ffn)`.
     pub down: Linear,
+    /// The gate's activation.
+    pub activation: Activation,
 }
 
 impl Mlp {
     /// `(b, t, hidden) -> (b, t, hidden)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate.forward(x)?)?;
+        let g = self.gate.forward(x)?;
+        let gate = match self.activation {
+            Activation::Silu => candle_nn::ops::silu(&g)?,
+            Activation::GeluTanh => g.gelu()?,
+        };
         let up = self.up.forward(x)?;
         self.down.forward(&(gate * up)?)
     }

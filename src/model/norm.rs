@@ -2,6 +2,8 @@
 
 use candle_core::{DType, Tensor, D};
 
+use super::layout::TensorSpec;
+use super::source::TensorSource;
 use crate::error::Result;
 
 /// Root-mean-square normalization with a learned gain.
@@ -15,6 +17,11 @@ impl RmsNorm {
     /// Wraps a gain vector.
     pub fn new(weight: Tensor, eps: f64) -> Self {
         Self { weight, eps }
+    }
+
+    /// The norm whose gain `src` holds at `spec`.
+    pub fn load(src: &dyn TensorSource, spec: &TensorSpec, eps: f64) -> Result<Self> {
+        Ok(Self::new(src.tensor(spec)?, eps))
     }
 
     /// The gain vector.

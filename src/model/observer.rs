@@ -1,7 +1,10 @@
 //! The observer seam: the model reports each sublayer's input and update here.
 //!
 //! Hook names follow TransformerLens (`resid_pre`, `attn_out`, `resid_mid`,
-//! `mlp_out`, `resid_post`) so figures line up with Python tooling. Every
+//! `mlp_out`, `resid_post`) so figures line up with Python tooling; in a
+//! Peri-LN block `attn_out` and `mlp_out` are the post-normed updates (as
+//! TransformerLens has them for Gemma) and `attn_out_raw` / `mlp_out_raw` the
+//! sublayer outputs before their post-norm. Every
 //! method has an empty default and `()` implements the trait, so a forward
 //! pass with no observer compiles to the plain model.
 
@@ -16,12 +19,20 @@ pub trait Observer {
     fn resid_pre(&mut self, _layer: usize, _x: &Tensor) -> Result<()> {
         Ok(())
     }
+    /// Peri-LN only: the attention sublayer's output before its post-norm.
+    fn attn_out_raw(&mut self, _layer: usize, _u: &Tensor) -> Result<()> {
+        Ok(())
+    }
     /// The attention sublayer's update (what is added to the residual).
     fn attn_out(&mut self, _layer: usize, _a: &Tensor) -> Result<()> {
         Ok(())
     }
     /// The residual between attention and MLP.
     fn resid_mid(&mut self, _layer: usize, _x: &Tensor) -> Result<()> {
+        Ok(())
+    }
+    /// Peri-LN only: the MLP sublayer's output before its post-norm.
+    fn mlp_out_raw(&mut self, _layer: usize, _u: &Tensor) -> Result<()> {
         Ok(())
     }
     /// The MLP sublayer's update.
@@ -47,6 +58,10 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
         self.0.resid_pre(layer, x)?;
         self.1.resid_pre(layer, x)
     }
+    fn attn_out_raw(&mut self, layer: usize, u: &Tensor) -> Result<()> {
+        self.0.attn_out_raw(layer, u)?;
+        self.1.attn_out_raw(layer, u)
+    }
     fn attn_out(&mut self, layer: usize, a: &Tensor) -> Result<()> {
         self.0.attn_out(layer, a)?;
         self.1.attn_out(layer, a)
@@ -54,6 +69,10 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn resid_mid(&mut self, layer: usize, x: &Tensor) -> Result<()> {
         self.0.resid_mid(layer, x)?;
         self.1.resid_mid(layer, x)
+    }
+    fn mlp_out_raw(&mut self, layer: usize, u: &Tensor) -> Result<()> {
+        self.0.mlp_out_raw(layer, u)?;
+        self.1.mlp_out_raw(layer, u)
     }
     fn mlp_out(&mut self, layer: usize, m: &Tensor) -> Result<()> {
         self.0.mlp_out(layer, m)?;
@@ -74,11 +93,17 @@ impl<O: Observer + ?Sized> Observer for &mut O {
     fn resid_pre(&mut self, layer: usize, x: &Tensor) -> Result<()> {
         (**self).resid_pre(layer, x)
     }
+    fn attn_out_raw(&mut self, layer: usize, u: &Tensor) -> Result<()> {
+        (**self).attn_out_raw(layer, u)
+    }
     fn attn_out(&mut self, layer: usize, a: &Tensor) -> Result<()> {
         (**self).attn_out(layer, a)
     }
     fn resid_mid(&mut self, layer: usize, x: &Tensor) -> Result<()> {
         (**self).resid_mid(layer, x)
+    }
+    fn mlp_out_raw(&mut self, layer: usize, u: &Tensor) -> Result<()> {
+        (**self).mlp_out_raw(layer, u)
     }
     fn mlp_out(&mut self, layer: usize, m: &Tensor) -> Result<()> {
         (**self).mlp_out(layer, m)

@@ -35,6 +35,10 @@ pub enum Placement {
     },
     /// Pre-Norm with block l's norm outputs scaled by `1 / sqrt(l + 1)`.
     LnScale,
+    /// Peri-LN (Gemma 3): `x = x + PostNorm(F(PreNorm(x)))`, a norm before and
+    /// after each sublayer. A property of a checkpoint trained that way, not a
+    /// variant normscope makes.
+    Peri,
 }
 
 /// The names accepted for a placement, in documentation order.
@@ -73,6 +77,7 @@ impl Placement {
             Placement::Post => "post",
             Placement::DeepNorm { .. } => "deepnorm",
             Placement::LnScale => "lnscale",
+            Placement::Peri => "peri",
         }
     }
 
@@ -82,7 +87,7 @@ impl Placement {
         match self {
             Placement::Post => Some(1.0),
             Placement::DeepNorm { alpha, .. } => Some(*alpha),
-            Placement::Pre | Placement::LnScale => None,
+            Placement::Pre | Placement::LnScale | Placement::Peri => None,
         }
     }
 
@@ -92,6 +97,11 @@ impl Placement {
             Placement::LnScale => Some(1.0 / ((layer + 1) as f64).sqrt()),
             _ => None,
         }
+    }
+
+    /// True when each sublayer's output is normalized before it joins the residual.
+    pub fn has_post_norms(&self) -> bool {
+        *self == Placement::Peri
     }
 
     /// The factor the value, output and MLP weights carry (1 except for DeepNorm).

@@ -5,7 +5,6 @@
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 
 use super::linear::Linear;
-use super::llama::Llama;
 use crate::error::{Error, Result};
 
 /// The formats `--quantize` accepts, by the names it accepts them under.
@@ -16,7 +15,7 @@ pub const ISQ_TYPES: [(&str, GgmlDType); 4] = [
     ("q4k", GgmlDType::Q4K),
 ];
 
-/// Parses a `--quantize` value (`q8_0`, `q4_0`, `q4_1`, `q4k`).
+/// Parses an in-situ quantization type name (`q8_0`, `q4_0`, `q4_1`, `q4k`).
 pub fn parse_isq(spec: &str) -> Result<GgmlDType> {
     let key = spec.to_ascii_lowercase().replace("q4_k", "q4k");
     ISQ_TYPES
@@ -25,10 +24,10 @@ pub fn parse_isq(spec: &str) -> Result<GgmlDType> {
         .map(|(_, t)| *t)
         .ok_or_else(|| {
             let names: Vec<&str> = ISQ_TYPES.iter().map(|(n, _)| *n).collect();
-            Error::usage(format!(
-                "--quantize `{spec}` is not known (use {})",
-                names.join(", ")
-            ))
+            Error::setting(
+                "quantize",
+                format!("`{spec}` is not known (use {})", names.join(", ")),
+            )
         })
 }
 
@@ -47,10 +46,13 @@ pub fn effective_type(dtype: GgmlDType, cols: usize) -> GgmlDType {
     }
 }
 
-/// Replaces every dense linear map of `model` by its quantized form in
-/// `dtype` (or its fallback, see [`effective_type`]); maps that are already
-/// quantized are left alone. Returns how many maps were quantized.
-pub fn quantize_in_situ(model: &mut Llama, dtype: GgmlDType) -> Result<usize> {
+/// Replaces every dense map of `linears` by its quantized form in `dtype`
+/// (or its fallback, see [`effective_type`]); maps that are already quantized
+/// are left alone. Returns how many maps were quantized.
+pub fn quantize_linears<'a>(
+    linears: impl IntoIterator<Item = &'a mut Linear>,
+    dtype: GgmlDType,
+) -> Result<usize> {
     let mut count = 0;
     let mut quantize = |lin: &mut Linear| -> Result<()> {
         let Some(w) = lin.dense_weight() else {
@@ -60,7 +62,7 @@ pub fn quantize_in_situ(model: &mut Llama, dtype: GgmlDType) -> Result<usize> {
         let target = effective_type(dtype, cols);
         if !cols.is_multiple_of(target.block_size()) {
             return Err(Error::usage(format!(
-                "--quantize: a weight with {cols} columns cannot be stored as {target:?} \
+                "a weight with {cols} columns cannot be stored as {target:?} \
                  (blocks of {} values)",
                 target.block_size()
             )));
@@ -70,21 +72,9 @@ pub fn quantize_in_situ(model: &mut Llama, dtype: GgmlDType) -> Result<usize> {
         count += 1;
         Ok(())
     };
-    for block in &mut model.blocks {
-        let (a, m) = (&mut block.attn, &mut block.mlp);
-        for lin in [
-            &mut a.q,
-            &mut a.k,
-            &mut a.v,
-            &mut a.o,
-            &mut m.gate,
-            &mut m.up,
-            &mut m.down,
-        ] {
-            quantize(lin)?;
-        }
+    for lin in linears {
+        quantize(lin)?;
     }
-    quantize(&mut model.lm_head)?;
     Ok(count)
 }
 

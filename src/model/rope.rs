@@ -1,33 +1,76 @@
-//! Rotary position embeddings: precomputed cos/sin tables, applied in the
-//! half-split layout (Hugging Face) or the interleaved one (llama.cpp's GGUF).
+//! Rotary position embeddings: cos/sin tables, applied in the half-split
+//! layout (Hugging Face, Gemma GGUFs) or the interleaved one (llama.cpp's
+//! LLaMA GGUFs). Tables grow on demand, in chunks, up to the context length,
+//! so a model with a long context pays only for the positions it has seen.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use candle_core::{DType, Device, Tensor};
 
-use super::config::{Config, Llama3Scaling};
+use super::config::{AttentionKind, Config, Llama3Scaling};
 use crate::error::Result;
 
-/// Cos/sin tables for every position up to the context length.
+/// Positions added to the tables each time they grow.
+const GROWTH: usize = 1024;
+
+/// One RoPE base's tables.
 #[derive(Debug, Clone)]
 pub struct Rope {
-    cos: Tensor,
-    sin: Tensor,
-    /// The same tables as f32 `(positions, head_dim / 2)`, for [`Rope::rotate_in_place`].
-    cos_f32: Arc<Vec<f32>>,
-    sin_f32: Arc<Vec<f32>>,
+    /// Inverse frequencies `(head_dim / 2)`, in f32 as transformers computes them.
+    inv_freq: Arc<Vec<f32>>,
     interleaved: bool,
+    max_positions: usize,
+    dtype: DType,
+    device: Device,
+    tables: Arc<RwLock<Arc<Tables>>>,
 }
 
-/// The inverse frequencies `1 / theta^(2i/d)`, with llama3 scaling when configured.
-pub fn inverse_frequencies(cfg: &Config) -> Vec<f64> {
-    let d = cfg.head_dim;
-    let base: Vec<f64> = (0..d / 2)
-        .map(|i| 1.0 / cfg.rope_theta.powf((2 * i) as f64 / d as f64))
-        .collect();
-    match &cfg.rope_scaling {
-        None => base,
-        Some(s) => base.into_iter().map(|f| llama3_scale(f, s)).collect(),
+/// Cos/sin for positions `0..len`.
+#[derive(Debug)]
+struct Tables {
+    len: usize,
+    cos: Tensor,
+    sin: Tensor,
+    /// The same tables as f32 `(len, head_dim / 2)`, for [`Rope::rotate_in_place`].
+    cos_f32: Vec<f32>,
+    sin_f32: Vec<f32>,
+}
+
+/// The RoPE tables of a model: one for full-attention blocks and, when the
+/// model has sliding-window blocks with their own base, one for those.
+#[derive(Debug, Clone)]
+pub struct Ropes {
+    full: Rope,
+    sliding: Option<Rope>,
+}
+
+impl Ropes {
+    /// Tables for `cfg`, in `dtype` on `device`.
+    pub fn new(cfg: &Config, dtype: DType, device: &Device) -> Result<Self> {
+        let full = Rope::new(cfg, cfg.rope_theta, cfg.rope_scaling.as_ref(), dtype, device)?;
+        let sliding = cfg
+            .has_sliding_layers()
+            .then(|| Rope::new(cfg, cfg.local_rope_theta, None, dtype, device))
+            .transpose()?;
+        Ok(Self { full, sliding })
+    }
+
+    /// The tables blocks of `kind` use.
+    pub fn for_kind(&self, kind: AttentionKind) -> &Rope {
+        match (kind, &self.sliding) {
+            (AttentionKind::Sliding, Some(r)) => r,
+            _ => &self.full,
+        }
+    }
+}
+
+/// The inverse frequencies `1 / theta^(2i/d)`, with llama3 scaling when given.
+pub fn inverse_frequencies(head_dim: usize, theta: f64, scaling: Option<&Llama3Scaling>) -> Vec<f64> {
+    let d = head_dim;
+    let base = (0..d / 2).map(|i| 1.0 / theta.powf((2 * i) as f64 / d as f64));
+    match scaling {
+        None => base.collect(),
+        Some(s) => base.map(|f| llama3_scale(f, s)).collect(),
     }
 }
 
@@ -48,42 +91,56 @@ fn llama3_scale(freq: f64, s: &Llama3Scaling) -> f64 {
 }
 
 impl Rope {
-    /// Tables for `cfg.max_position_embeddings` positions, in `dtype` on `device`.
-    pub fn new(cfg: &Config, dtype: DType, device: &Device) -> Result<Self> {
+    /// Tables for base `theta` (and optional scaling) of a model of `cfg`,
+    /// in `dtype` on `device`; empty until first used.
+    pub fn new(
+        cfg: &Config,
+        theta: f64,
+        scaling: Option<&Llama3Scaling>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
         // Computed in f32 like transformers, so angles match it bit for bit.
-        let inv: Vec<f32> = inverse_frequencies(cfg)
+        let inv_freq: Vec<f32> = inverse_frequencies(cfg.head_dim, theta, scaling)
             .into_iter()
             .map(|f| f as f32)
             .collect();
-        let n = cfg.max_position_embeddings;
-        let half = cfg.head_dim / 2;
-        let freqs: Vec<f32> = (0..n)
-            .flat_map(|p| inv.iter().map(move |f| p as f32 * f))
-            .collect();
-        let cos: Vec<f32> = freqs.iter().map(|f| f.cos()).collect();
-        let sin: Vec<f32> = freqs.iter().map(|f| f.sin()).collect();
-        let table = |v: &[f32]| -> Result<Tensor> {
-            Ok(Tensor::from_slice(v, (n, half), device)?.to_dtype(dtype)?)
-        };
-        Ok(Self {
-            cos: table(&cos)?,
-            sin: table(&sin)?,
-            cos_f32: Arc::new(cos),
-            sin_f32: Arc::new(sin),
+        let rope = Self {
+            tables: Arc::new(RwLock::new(Arc::new(build(&inv_freq, 0, dtype, device)?))),
+            inv_freq: Arc::new(inv_freq),
             interleaved: cfg.rope_interleaved,
-        })
+            max_positions: cfg.max_position_embeddings,
+            dtype,
+            device: device.clone(),
+        };
+        Ok(rope)
+    }
+
+    /// Tables covering positions `0..end` (grown if needed).
+    fn tables(&self, end: usize) -> Result<Arc<Tables>> {
+        let current = self.tables.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if current.len >= end {
+            return Ok(current);
+        }
+        let mut slot = self.tables.write().unwrap_or_else(|p| p.into_inner());
+        if slot.len < end {
+            let len = end.next_multiple_of(GROWTH).min(self.max_positions.max(end));
+            *slot = Arc::new(build(&self.inv_freq, len, self.dtype, &self.device)?);
+        }
+        Ok(slot.clone())
     }
 
     /// Rotates f32 rows laid out `(batch, t, heads, head_dim)` in place, for
     /// positions `start..start + t` (the CPU inference path; same arithmetic
     /// as candle's fused `rope` / `rope_i`).
-    pub fn rotate_in_place(&self, x: &mut [f32], t: usize, heads: usize, start: usize) {
-        let half = self.half();
+    pub fn rotate_in_place(&self, x: &mut [f32], t: usize, heads: usize, start: usize) -> Result<()> {
+        let tables = self.tables(start + t)?;
+        let half = self.inv_freq.len();
         let hd = 2 * half;
         for (r, row) in x.chunks_exact_mut(heads * hd).enumerate() {
             let pos = start + r % t;
-            let cos = &self.cos_f32[pos * half..(pos + 1) * half];
-            let sin = &self.sin_f32[pos * half..(pos + 1) * half];
+            let cos = &tables.cos_f32[pos * half..(pos + 1) * half];
+            let sin = &tables.sin_f32[pos * half..(pos + 1) * half];
             for head in row.chunks_exact_mut(hd) {
                 if self.interleaved {
                     for (i, pair) in head.chunks_exact_mut(2).enumerate() {
@@ -101,18 +158,15 @@ impl Rope {
                 }
             }
         }
-    }
-
-    /// Half the head width (the tables' row length).
-    fn half(&self) -> usize {
-        self.cos.dim(1).unwrap_or(0)
+        Ok(())
     }
 
     /// Rotates `(b, heads, t, head_dim)` for positions `start..start + t`.
     pub fn apply(&self, x: &Tensor, start: usize, differentiable: bool) -> Result<Tensor> {
         let t = x.dim(2)?;
-        let cos = self.cos.narrow(0, start, t)?;
-        let sin = self.sin.narrow(0, start, t)?;
+        let tables = self.tables(start + t)?;
+        let cos = tables.cos.narrow(0, start, t)?;
+        let sin = tables.sin.narrow(0, start, t)?;
         use candle_nn::rotary_emb as re;
         Ok(match (self.interleaved, differentiable) {
             (false, false) => re::rope(&x.contiguous()?, &cos, &sin)?,
@@ -121,4 +175,24 @@ impl Rope {
             (true, true) => re::rope_i_slow(x, &cos, &sin)?,
         })
     }
+}
+
+/// Cos/sin tables for positions `0..len`.
+fn build(inv_freq: &[f32], len: usize, dtype: DType, device: &Device) -> Result<Tables> {
+    let half = inv_freq.len();
+    let freqs: Vec<f32> = (0..len)
+        .flat_map(|p| inv_freq.iter().map(move |f| p as f32 * f))
+        .collect();
+    let cos_f32: Vec<f32> = freqs.iter().map(|f| f.cos()).collect();
+    let sin_f32: Vec<f32> = freqs.iter().map(|f| f.sin()).collect();
+    let table = |v: &[f32]| -> Result<Tensor> {
+        Ok(Tensor::from_slice(v, (len, half), device)?.to_dtype(dtype)?)
+    };
+    Ok(Tables {
+        len,
+        cos: table(&cos_f32)?,
+        sin: table(&sin_f32)?,
+        cos_f32,
+        sin_f32,
+    })
 }

@@ -77,7 +77,7 @@ pub fn save(
 /// Writes `model` (a loaded Pre-Norm checkpoint from the folder `source`) as
 /// the `target` variant into the folder `out`, weights in `dtype`.
 pub fn write_variant(
-    model: &crate::model::Llama,
+    model: &crate::model::Model,
     source: &Path,
     target: crate::model::Placement,
     out: &Path,

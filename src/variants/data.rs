@@ -20,17 +20,23 @@ pub struct Split {
 /// least one window of `seq_len + 1` tokens.
 pub fn split(ids: &[u32], heldout_frac: f64, seq_len: usize) -> Result<Split> {
     if !(heldout_frac > 0.0 && heldout_frac < 1.0) {
-        return Err(Error::usage("--heldout must be between 0 and 1"));
+        return Err(Error::setting(
+            "heldout",
+            format!("{heldout_frac} must be between 0 and 1"),
+        ));
     }
     let cut = ids.len() - (ids.len() as f64 * heldout_frac).round() as usize;
     let (train, heldout) = ids.split_at(cut);
     for (what, part) in [("training", train), ("held-out", heldout)] {
         if part.len() < seq_len + 1 {
-            return Err(Error::usage(format!(
-                "the {what} part has {} tokens, fewer than --seq-len + 1 = {}; use a longer text or a shorter --seq-len",
-                part.len(),
-                seq_len + 1
-            )));
+            return Err(Error::setting(
+                "seq_len",
+                format!(
+                    "{seq_len} is too long: the {what} part of the text has {} tokens, \
+                     fewer than seq_len + 1; use a longer text or a shorter window",
+                    part.len()
+                ),
+            ));
         }
     }
     Ok(Split {

@@ -66,7 +66,7 @@ impl RunFiles {
         let path = self.state();
         if !path.exists() {
             return Err(Error::usage(format!(
-                "{} has no checkpoint to resume from (start the run without --resume)",
+                "{} has no checkpoint to resume from (start a new run instead of resuming)",
                 self.root.display()
             )));
         }

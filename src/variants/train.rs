@@ -13,12 +13,13 @@ use serde::{Deserialize, Serialize};
 use super::data::{batch, batch_starts, heldout_windows, split};
 use super::metrics::{self, EvalRecord, Record, StepRecord};
 use super::optim::AdamW;
-use super::trainable::{layer_of, Trainable};
+use super::trainable::Trainable;
 use super::transform::{make_variant, model_tensors};
 use super::RunFiles;
 use crate::error::{Error, Result};
-use crate::model::Placement;
-use crate::weights;
+use crate::model::layout::hf_layer as layer_of;
+use crate::model::{LoadOptions, Placement};
+use crate::weights::{self, WeightCheck};
 
 /// Every setting of a run, as RUN/run.json records it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -144,7 +145,11 @@ pub fn finetune(
         }
     };
     check(&settings)?;
-    let lm = weights::load(Some(&source.to_string_lossy()), device, DType::F32)?;
+    let opts = LoadOptions {
+        training: true,
+        ..LoadOptions::inference(DType::F32, device)
+    };
+    let lm = weights::load_with(Some(&source.to_string_lossy()), &opts, WeightCheck::Cheap)?;
     let text = std::fs::read_to_string(&settings.data).map_err(|e| Error::io(&settings.data, e))?;
     let data = split(
         &crate::generate::encode(&lm, &text)?,
@@ -293,29 +298,32 @@ fn train_step(
 
 fn check(s: &TrainSettings) -> Result<()> {
     let positive = [
-        ("--steps", s.steps),
-        ("--seq-len", s.seq_len),
-        ("--batch", s.batch),
-        ("--eval-every", s.eval_every),
-        ("--eval-tokens", s.eval_tokens),
-        ("--save-every", s.save_every),
+        ("steps", s.steps),
+        ("seq_len", s.seq_len),
+        ("batch", s.batch),
+        ("eval_every", s.eval_every),
+        ("eval_tokens", s.eval_tokens),
+        ("save_every", s.save_every),
     ];
-    if let Some((flag, _)) = positive.iter().find(|(_, v)| *v == 0) {
-        return Err(Error::usage(format!("{flag} must be positive")));
+    if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+        return Err(Error::setting(name, "must be positive"));
     }
     if s.seq_len < 2 {
-        return Err(Error::usage("--seq-len must be at least 2"));
+        return Err(Error::setting("seq_len", "must be at least 2"));
     }
-    let lr_ok = s.lr.is_finite() && s.lr > 0.0;
-    if !(lr_ok && (0.0..=1.0).contains(&s.min_lr_ratio)) {
-        return Err(Error::usage(
-            "--lr must be positive and --min-lr-ratio within [0, 1]",
+    if !(s.lr.is_finite() && s.lr > 0.0) {
+        return Err(Error::setting("lr", format!("{} must be positive", s.lr)));
+    }
+    if !(0.0..=1.0).contains(&s.min_lr_ratio) {
+        return Err(Error::setting(
+            "min_lr_ratio",
+            format!("{} must be within [0, 1]", s.min_lr_ratio),
         ));
     }
-    if !(s.grad_clip >= 0.0 && s.weight_decay >= 0.0) {
-        return Err(Error::usage(
-            "--grad-clip and --weight-decay must not be negative",
-        ));
+    for (name, v) in [("grad_clip", s.grad_clip), ("weight_decay", s.weight_decay)] {
+        if !(v >= 0.0) {
+            return Err(Error::setting(name, format!("{v} must not be negative")));
+        }
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The model as trainable parameters: every tensor a `Var` (or a plain tensor
-//! when frozen), the one [`Llama`] built on them with differentiable ops, the
+//! when frozen), the one [`Model`] built on them with differentiable ops, the
 //! training loss, and the held-out evaluation from the analysis module.
 
 use std::collections::HashMap;
@@ -10,56 +10,48 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::metrics::EvalRecord;
 use crate::analysis::{analyze, AnalyzeOptions};
 use crate::error::{Error, Result};
-use crate::model::{Config, Llama};
-use crate::weights::TensorSource;
+use crate::model::layout::TensorSpec;
+use crate::model::source::{from_hf_stored, TensorSource};
+use crate::model::{Config, LoadOptions, Model};
 
 /// A model whose weights are trainable variables.
 pub struct Trainable {
     /// The network; its tensors are the variables' tensors.
-    pub model: Llama,
+    pub model: Model,
     /// The trainable parameters by Hugging Face name, in a stable order.
     pub params: Vec<(String, Var)>,
     /// Frozen tensors by name.
     frozen: HashMap<String, Tensor>,
 }
 
-/// Serves tensors from a name -> tensor map.
+/// Serves tensors from a Hugging Face name -> stored tensor map.
 struct MapSource<'a>(&'a HashMap<String, Tensor>);
 
 impl TensorSource for MapSource<'_> {
-    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+    fn tensor(&self, spec: &TensorSpec) -> Result<Tensor> {
         let t = self
             .0
-            .get(name)
-            .ok_or_else(|| self.error(name, "tensor is missing"))?;
-        if t.dims() != shape {
+            .get(&spec.hf_name)
+            .ok_or_else(|| self.error(spec, "tensor is missing"))?;
+        if t.dims() != spec.shape.as_slice() {
             return Err(self.error(
-                name,
-                &format!("has shape {:?}, expected {shape:?}", t.dims()),
+                spec,
+                &format!("has shape {:?}, expected {:?}", t.dims(), spec.shape),
             ));
         }
-        Ok(t.clone())
+        from_hf_stored(spec, t.clone())
     }
 
-    fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+    fn contains(&self, spec: &TensorSpec) -> bool {
+        self.0.contains_key(&spec.hf_name)
     }
 
-    fn error(&self, name: &str, msg: &str) -> Error {
+    fn error(&self, spec: &TensorSpec, msg: &str) -> Error {
         Error::format(
             PathBuf::from("<trainable parameters>"),
-            format!("tensor `{name}`: {msg}"),
+            format!("tensor `{}`: {msg}", spec.hf_name),
         )
     }
-}
-
-/// The block a parameter belongs to (`model.layers.N.`), if any.
-pub fn layer_of(name: &str) -> Option<usize> {
-    name.strip_prefix("model.layers.")?
-        .split('.')
-        .next()?
-        .parse()
-        .ok()
 }
 
 impl Trainable {
@@ -89,8 +81,11 @@ impl Trainable {
             }
         }
         drop(tensors);
-        let mut model = Llama::load(&MapSource(&all), cfg, dtype, device)?;
-        model.differentiable = true;
+        let opts = LoadOptions {
+            training: true,
+            ..LoadOptions::inference(dtype, device)
+        };
+        let model = Model::load(&MapSource(&all), cfg, &opts)?;
         Ok(Self {
             model,
             params,

@@ -21,58 +21,29 @@ use std::collections::HashMap;
 use candle_core::Tensor;
 
 use crate::error::{Error, Result};
-use crate::model::{Config, Llama, Placement};
-use crate::weights::convert::hf_tensor_names;
+use crate::model::layout::{self, Site};
+use crate::model::source::to_hf_stored;
+use crate::model::{Config, Model, Placement, Weight};
 
-/// The weights DeepNorm multiplies by beta, per block.
-pub const BETA_SCALED: [&str; 5] = [
-    "self_attn.v_proj",
-    "self_attn.o_proj",
-    "mlp.gate_proj",
-    "mlp.up_proj",
-    "mlp.down_proj",
-];
-
-/// The model's weights by Hugging Face name (dense models only; a tied head is
-/// left out, as the checkpoint writes it).
-pub fn model_tensors(model: &Llama) -> Result<HashMap<String, Tensor>> {
+/// The model's weights by Hugging Face name, as a checkpoint stores them
+/// (dense models only; a tied head is left out, as the checkpoint writes it).
+pub fn model_tensors(model: &Model) -> Result<HashMap<String, Tensor>> {
     let quantized = |name: &str| {
         Error::usage(format!(
             "{name} is quantized; variants and fine-tuning need a float checkpoint \
              (convert a GGUF first with `normscope convert`)"
         ))
     };
-    let dense = |name: &str, lin: &crate::model::linear::Linear| {
-        lin.dense_weight().cloned().ok_or_else(|| quantized(name))
-    };
     let mut out = HashMap::new();
-    for name in hf_tensor_names(&model.cfg) {
-        let t = match name.split('.').collect::<Vec<_>>().as_slice() {
-            ["model", "embed_tokens", _] => model
-                .embed
-                .dense()
-                .cloned()
-                .ok_or_else(|| quantized(&name))?,
-            ["model", "norm", _] => model.norm.weight().clone(),
-            ["lm_head", _] => dense(&name, &model.lm_head)?,
-            ["model", "layers", l, part @ .., _] => {
-                let b = &model.blocks[l.parse::<usize>().expect("names come from hf_tensor_names")];
-                match part.join(".").as_str() {
-                    "input_layernorm" => b.attn_norm.weight().clone(),
-                    "post_attention_layernorm" => b.mlp_norm.weight().clone(),
-                    "self_attn.q_proj" => dense(&name, &b.attn.q)?,
-                    "self_attn.k_proj" => dense(&name, &b.attn.k)?,
-                    "self_attn.v_proj" => dense(&name, &b.attn.v)?,
-                    "self_attn.o_proj" => dense(&name, &b.attn.o)?,
-                    "mlp.gate_proj" => dense(&name, &b.mlp.gate)?,
-                    "mlp.up_proj" => dense(&name, &b.mlp.up)?,
-                    "mlp.down_proj" => dense(&name, &b.mlp.down)?,
-                    other => unreachable!("unexpected tensor part {other}"),
-                }
-            }
-            _ => unreachable!("unexpected tensor name {name}"),
+    for spec in layout::tensors(&model.cfg) {
+        let name = &spec.hf_name;
+        let value = match model.weight(spec.site) {
+            Some(Weight::Embedding(e)) => e.dense().cloned().ok_or_else(|| quantized(name))?,
+            Some(Weight::Linear(l)) => l.dense_weight().cloned().ok_or_else(|| quantized(name))?,
+            Some(Weight::Norm(n)) => n.weight().clone(),
+            None => return Err(Error::internal(format!("the model has no tensor {name}"))),
         };
-        out.insert(name, t);
+        out.insert(name.clone(), to_hf_stored(&spec, &value)?);
     }
     Ok(out)
 }
@@ -85,21 +56,24 @@ pub fn make_variant(
 ) -> Result<()> {
     if cfg.placement != Placement::Pre {
         return Err(Error::usage(format!(
-            "the model is already a `{}` variant; variants are made from a Pre-Norm checkpoint",
+            "the model's norm placement is `{}`; variants are made from a Pre-Norm checkpoint",
             cfg.placement.name()
         )));
     }
     let beta = target.beta();
     if beta != 1.0 {
-        for l in 0..cfg.num_layers {
-            for part in BETA_SCALED {
-                let name = format!("model.layers.{l}.{part}.weight");
-                let t = tensors
-                    .get(&name)
-                    .ok_or_else(|| Error::usage(format!("tensor {name} is missing")))?;
-                let scaled = (t * beta)?;
-                tensors.insert(name, scaled);
+        for spec in layout::tensors(cfg) {
+            let Site::Block(_, part) = spec.site else {
+                continue;
+            };
+            if !part.deepnorm_scaled() {
+                continue;
             }
+            let t = tensors
+                .get(&spec.hf_name)
+                .ok_or_else(|| Error::internal(format!("tensor {} is missing", spec.hf_name)))?;
+            let scaled = (t * beta)?;
+            tensors.insert(spec.hf_name, scaled);
         }
     }
     cfg.placement = target;

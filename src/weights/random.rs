@@ -3,8 +3,9 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::source::TensorSource;
 use crate::error::{Error, Result};
+use crate::model::layout::{Site, TensorSpec};
+use crate::model::source::TensorSource;
 
 /// Serves every tensor a model asks for: norm gains are 1, matrices are
 /// normal with standard deviation 0.02 (the usual LLaMA initialization).
@@ -26,7 +27,8 @@ impl RandomSource {
 }
 
 impl TensorSource for RandomSource {
-    fn tensor(&self, _name: &str, shape: &[usize]) -> Result<Tensor> {
+    fn tensor(&self, spec: &TensorSpec) -> Result<Tensor> {
+        let shape = spec.shape.as_slice();
         let t = if shape.len() == 1 {
             Tensor::ones(shape, DType::F32, &self.device)?
         } else {
@@ -35,11 +37,11 @@ impl TensorSource for RandomSource {
         Ok(t.to_dtype(self.dtype)?)
     }
 
-    fn contains(&self, name: &str) -> bool {
-        !(self.tied && name == "lm_head.weight")
+    fn contains(&self, spec: &TensorSpec) -> bool {
+        !(self.tied && spec.site == Site::Head)
     }
 
-    fn error(&self, name: &str, msg: &str) -> Error {
-        Error::usage(format!("random weights: {name}: {msg}"))
+    fn error(&self, spec: &TensorSpec, msg: &str) -> Error {
+        Error::usage(format!("random weights: {}: {msg}", spec.hf_name))
     }
 }

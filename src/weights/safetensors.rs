@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-use super::source::TensorSource;
 use super::validate::safetensors_header::{self, SafetensorsHeader};
 use super::validate::shard_index;
 use crate::error::{Error, Result};
+use crate::model::layout::TensorSpec;
+use crate::model::source::{from_hf_stored, TensorSource};
 
 /// Tensors of a safetensors checkpoint (or any `VarBuilder`), by name.
 pub struct VarSource<'a> {
@@ -101,29 +102,33 @@ impl<'a> VarSource<'a> {
 }
 
 impl TensorSource for VarSource<'_> {
-    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+    fn tensor(&self, spec: &TensorSpec) -> Result<Tensor> {
+        let (name, shape) = (spec.hf_name.as_str(), spec.shape.as_slice());
         if !self.vb.contains_tensor(name) {
             return Err(self.error(
-                name,
+                spec,
                 &format!("tensor is missing (expected shape {shape:?})"),
             ));
         }
         if let Some(found) = self.shapes.get(name).filter(|f| f.as_slice() != shape) {
             return Err(self.error(
-                name,
+                spec,
                 &format!("has shape {found:?}, expected {shape:?} (from config.json)"),
             ));
         }
-        self.vb
+        let stored = self
+            .vb
             .get(shape, name)
-            .map_err(|e| self.error(name, &e.to_string()))
+            .map_err(|e| self.error(spec, &e.to_string()))?;
+        from_hf_stored(spec, stored)
     }
 
-    fn contains(&self, name: &str) -> bool {
-        self.vb.contains_tensor(name)
+    fn contains(&self, spec: &TensorSpec) -> bool {
+        self.vb.contains_tensor(&spec.hf_name)
     }
 
-    fn error(&self, name: &str, msg: &str) -> Error {
+    fn error(&self, spec: &TensorSpec, msg: &str) -> Error {
+        let name = &spec.hf_name;
         Error::format(self.file_of(name), format!("tensor `{name}`: {msg}"))
     }
 }

@@ -161,13 +161,24 @@ impl Tiny {
         dir.to_path_buf()
     }
 
+    /// Each tensor's GGUF name by its Hugging Face name, as the model layout declares them.
+    pub fn gguf_names(&self) -> HashMap<String, String> {
+        let raw: normscope::model::config::HfConfig =
+            serde_json::from_value(self.config()).unwrap();
+        normscope::model::layout::tensors(&raw.resolve().unwrap())
+            .into_iter()
+            .map(|s| (s.hf_name, s.gguf_name))
+            .collect()
+    }
+
     /// Writes the same model as a llama.cpp-style GGUF: names mapped, q/k rows
     /// permuted for interleaved RoPE, tensors stored as `dtype`.
     pub fn write_gguf(&self, path: &Path, dtype: GgmlDType) {
         let tensors = self.tensors();
+        let names = self.gguf_names();
         let mut q = Vec::new();
         for (name, t) in &tensors {
-            let g = normscope::weights::gguf::gguf_name(name).unwrap();
+            let g = names[name].clone();
             let t = if name.ends_with("q_proj.weight") {
                 permute_rows(t, self.heads)
             } else if name.ends_with("k_proj.weight") {

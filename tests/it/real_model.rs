@@ -206,9 +206,12 @@ fn in_situ_quantized_models_keep_the_reference_first_token() {
         GgmlDType::Q4_1,
         GgmlDType::Q4K,
     ] {
-        let mut lm = load_f32();
-        normscope::model::quantize::quantize_in_situ(&mut lm.model, dtype).unwrap();
-        lm.model.use_cpu_kernels().unwrap();
+        let opts = normscope::model::LoadOptions {
+            quantize: Some(dtype),
+            ..normscope::model::LoadOptions::inference(DType::F32, &Device::Cpu)
+        };
+        let spec = default_model().folder.to_string_lossy().into_owned();
+        let lm = weights::load_with(Some(&spec), &opts, weights::WeightCheck::Cheap).unwrap();
         let logits: Vec<f32> = lm
             .model
             .forward_last(&input, None)

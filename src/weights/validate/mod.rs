@@ -3,10 +3,9 @@
 //! that returns a plain message; callers attach the file name. The fuzz
 //! targets under `fuzz/` drive these functions directly.
 
-pub mod config;
 pub mod ggml_types;
 pub mod gguf_header;
-pub mod gguf_llama;
+pub mod gguf_model;
 pub mod json;
 pub mod safetensors_header;
 pub mod shard_index;

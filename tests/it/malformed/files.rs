@@ -140,10 +140,11 @@ impl Gguf {
             ("tokenizer.ggml.bos_token_id".into(), U32, u32v(1)),
             ("tokenizer.ggml.eos_token_id".into(), U32, u32v(2)),
         ];
+        let names = tiny.gguf_names();
         let tensors = tiny_tensors(tiny)
             .into_iter()
             .map(|(name, (shape, data))| GgufTensor {
-                name: normscope::weights::gguf::gguf_name(&name).unwrap(),
+                name: names[&name].clone(),
                 ne: shape.iter().rev().map(|&d| d as u64).collect(),
                 ggml_type: 0,
                 offset: None,

@@ -515,7 +515,7 @@ fn cases() -> Vec<Case> {
         ),
         gguf_case(
             "GGUF of another architecture",
-            "only `llama` is supported",
+            "general.architecture is `gpt2`; supported: llama, gemma3",
             |g| g.set("general.architecture", files::STRING, gguf_string("gpt2")),
         ),
         gguf_case("GGUF array of arrays", "arrays of arrays", |g| {

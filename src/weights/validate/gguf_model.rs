@@ -1,57 +1,78 @@
-//! What a GGUF must say to be a LLaMA model normscope can run: the
-//! architecture, the `llama.*` hyperparameters as positive integers (or a
+//! What a GGUF must say to be a model normscope can run: a known
+//! architecture, its `<arch>.*` hyperparameters as positive integers (or a
 //! positive float for the norm epsilon), a `block_count` that agrees with the
 //! `blk.N` tensors, and an embedding with at least as many rows as tokens.
+//! (Tensor names and shapes are checked against the model layout at load.)
 
 use std::collections::BTreeSet;
 
 use super::gguf_header::{GgufLayout, MetaValue};
 
-/// Keys that must hold a positive integer.
-const REQUIRED_INTS: [&str; 5] = [
-    "llama.embedding_length",
-    "llama.feed_forward_length",
-    "llama.block_count",
-    "llama.attention.head_count",
-    "llama.context_length",
+/// The architectures normscope runs, by `general.architecture`.
+pub const ARCHITECTURES: [&str; 2] = ["llama", "gemma3"];
+
+/// Keys (after `<arch>.`) that must hold a positive integer.
+fn required_ints(arch: &str) -> &'static [&'static str] {
+    match arch {
+        "gemma3" => &[
+            "embedding_length",
+            "feed_forward_length",
+            "block_count",
+            "attention.head_count",
+            "context_length",
+            "attention.key_length",
+            "attention.sliding_window",
+        ],
+        _ => &[
+            "embedding_length",
+            "feed_forward_length",
+            "block_count",
+            "attention.head_count",
+            "context_length",
+        ],
+    }
+}
+
+/// Keys (after `<arch>.`) that, when present, must hold a positive integer.
+const OPTIONAL_INTS: [&str; 4] = [
+    "attention.head_count_kv",
+    "rope.dimension_count",
+    "attention.value_length",
+    "attention.sliding_window_pattern",
 ];
 
-/// Keys that, when present, must hold a positive integer.
-const OPTIONAL_INTS: [&str; 2] = [
-    "llama.attention.head_count_kv",
-    "llama.rope.dimension_count",
-];
-
-/// Checks `layout` against what the llama loader reads.
+/// Checks `layout` against what the loader reads.
 pub fn check(layout: &GgufLayout) -> Result<(), String> {
-    match layout.get("general.architecture") {
-        Some(MetaValue::Str(a)) if a == "llama" => {}
+    let arch = match layout.get("general.architecture") {
+        Some(MetaValue::Str(a)) if ARCHITECTURES.contains(&a.as_str()) => a.as_str(),
         Some(MetaValue::Str(a)) => {
             return Err(format!(
-                "general.architecture is `{a}`; only `llama` is supported"
+                "general.architecture is `{a}`; supported: {}",
+                ARCHITECTURES.join(", ")
             ))
         }
         _ => return Err("metadata key `general.architecture` (a string) is missing".into()),
+    };
+    let key = |k: &str| format!("{arch}.{k}");
+    for k in required_ints(arch) {
+        let k = key(k);
+        positive_int(layout, &k)?.ok_or_else(|| format!("metadata key `{k}` is missing"))?;
     }
-    for key in REQUIRED_INTS {
-        positive_int(layout, key)?.ok_or_else(|| format!("metadata key `{key}` is missing"))?;
+    for k in OPTIONAL_INTS {
+        positive_int(layout, &key(k))?;
     }
-    for key in OPTIONAL_INTS {
-        positive_int(layout, key)?;
-    }
-    match layout.get("llama.attention.layer_norm_rms_epsilon") {
+    let eps = key("attention.layer_norm_rms_epsilon");
+    match layout.get(&eps) {
         Some(MetaValue::Float(e)) if e.is_finite() && *e > 0.0 => {}
         Some(v) => {
             return Err(format!(
-            "metadata `llama.attention.layer_norm_rms_epsilon` is {v:?}; expected a positive float"
-        ))
+                "metadata `{eps}` is {v:?}; expected a positive float"
+            ))
         }
-        None => {
-            return Err("metadata key `llama.attention.layer_norm_rms_epsilon` is missing".into())
-        }
+        None => return Err(format!("metadata key `{eps}` is missing")),
     }
-    let blocks = positive_int(layout, "llama.block_count")?.unwrap_or(0);
-    check_blocks(layout, blocks)?;
+    let blocks = positive_int(layout, &key("block_count"))?.unwrap_or(0);
+    check_blocks(layout, arch, blocks)?;
     check_vocab(layout)
 }
 
@@ -76,7 +97,7 @@ fn positive_int(layout: &GgufLayout, key: &str) -> Result<Option<u64>, String> {
     Ok(Some(v as u64))
 }
 
-fn check_blocks(layout: &GgufLayout, blocks: u64) -> Result<(), String> {
+fn check_blocks(layout: &GgufLayout, arch: &str, blocks: u64) -> Result<(), String> {
     let seen: BTreeSet<u64> = layout
         .tensors
         .iter()
@@ -85,13 +106,13 @@ fn check_blocks(layout: &GgufLayout, blocks: u64) -> Result<(), String> {
     if let Some(&max) = seen.last() {
         if max >= blocks {
             return Err(format!(
-                "llama.block_count is {blocks} but there are tensors for block {max}"
+                "{arch}.block_count is {blocks} but there are tensors for block {max}"
             ));
         }
     }
     if let Some(missing) = (0..blocks).find(|b| !seen.contains(b)) {
         return Err(format!(
-            "llama.block_count is {blocks} but block {missing} has no tensors"
+            "{arch}.block_count is {blocks} but block {missing} has no tensors"
         ));
     }
     Ok(())

@@ -1,0 +1,120 @@
+//! Building a [`Model`] from a [`TensorSource`]: the layout's tensors, then
+//! in-situ quantization and the CPU kernels when the options ask for them.
+
+use candle_core::quantized::GgmlDType;
+use candle_core::{DType, Device};
+
+use super::block::Block;
+use super::config::Config;
+use super::embedding::Embedding;
+use super::layout::{self, Site};
+use super::norm::RmsNorm;
+use super::quantize::quantize_linears;
+use super::rope::Ropes;
+use super::source::TensorSource;
+use super::transformer::Model;
+use crate::error::Result;
+
+/// How to load a model.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Compute dtype of dense weights and activations.
+    pub dtype: DType,
+    /// Where the weights live.
+    pub device: Device,
+    /// Re-encode every dense linear map in this ggml type after loading
+    /// (in-situ quantization; see [`super::quantize`]).
+    pub quantize: Option<GgmlDType>,
+    /// Keep every weight a dense tensor and use ops with a backward pass
+    /// (fine-tuning). Otherwise the model is prepared for inference: on the
+    /// CPU its linear maps move onto normscope's kernels.
+    pub training: bool,
+}
+
+impl LoadOptions {
+    /// Inference in `dtype` on `device`, weights as stored.
+    pub fn inference(dtype: DType, device: &Device) -> Self {
+        Self {
+            dtype,
+            device: device.clone(),
+            quantize: None,
+            training: false,
+        }
+    }
+}
+
+impl Model {
+    /// Builds the model of `cfg` from `src`'s tensors (named as
+    /// [`layout::tensors`] lists them), then quantizes and prepares it as
+    /// `opts` asks.
+    pub fn load(src: &dyn TensorSource, cfg: Config, opts: &LoadOptions) -> Result<Self> {
+        let embed_spec = layout::spec(&cfg, Site::Embedding);
+        let embed = src.embedding(&embed_spec)?;
+        let blocks = (0..cfg.num_layers)
+            .map(|l| Block::load(src, &cfg, l))
+            .collect::<Result<Vec<_>>>()?;
+        let head = layout::spec(&cfg, Site::Head);
+        let head_tied = !src.contains(&head);
+        let lm_head = if !head_tied {
+            src.linear(&head)?
+        } else if cfg.tie_word_embeddings {
+            src.tied_head(&embed, &embed_spec)?
+        } else {
+            return Err(src.error(
+                &head,
+                "tensor is missing and tie_word_embeddings is false in the configuration",
+            ));
+        };
+        let norm = RmsNorm::load(src, &layout::spec(&cfg, Site::FinalNorm), cfg.rms_norm_eps)?;
+        let mut model = Self {
+            ropes: Ropes::new(&cfg, opts.dtype, &opts.device)?,
+            skip: vec![false; cfg.num_layers],
+            norm,
+            cfg,
+            embed,
+            blocks,
+            lm_head,
+            head_tied,
+            differentiable: opts.training,
+            dtype: opts.dtype,
+            device: opts.device.clone(),
+        };
+        if let Some(q) = opts.quantize {
+            let n = model.quantize_in_situ(q)?;
+            tracing::info!("quantized {n} linear maps to {q:?} in situ");
+        }
+        if !opts.training && model.device.is_cpu() {
+            model.use_cpu_kernels()?;
+        }
+        Ok(model)
+    }
+
+    /// Moves every linear map that fits onto normscope's CPU kernels; a tied
+    /// head keeps sharing the embedding's bytes.
+    fn use_cpu_kernels(&mut self) -> Result<()> {
+        let tied = self.head_shares_embedding();
+        let head_shared = match &mut self.embed {
+            Embedding::Rows(l) => {
+                *l = l.clone().into_cpu_kernels()?;
+                if tied {
+                    self.lm_head = l.clone();
+                }
+                tied
+            }
+            Embedding::Dense(_) => false,
+        };
+        for (site, l) in self.linears_mut() {
+            if !(head_shared && site == Site::Head) {
+                *l = l.clone().into_cpu_kernels()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-encodes every dense linear map (attention, MLP, LM head) in the
+    /// ggml type `dtype` (see [`super::quantize`]); returns how many changed.
+    /// Norms and the embedding stay dense.
+    pub fn quantize_in_situ(&mut self, dtype: GgmlDType) -> Result<usize> {
+        quantize_linears(self.linears_mut().into_iter().map(|(_, l)| l), dtype)
+    }
+}
