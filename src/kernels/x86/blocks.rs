@@ -6,7 +6,7 @@
 use std::arch::x86_64::*;
 use std::array;
 
-use super::unit::{bcast4, decode, load_f16x8};
+use super::unit::{act_units, decode, dot_unit, load_f16x8};
 use super::{Simd, SimdFormat};
 use crate::kernels::act::{QuantActs, QK};
 use crate::kernels::formats::block32::{unit_at, Block32, Blocks};
@@ -22,7 +22,7 @@ impl<F: Block32> SimdFormat for Blocks<F> {
     ) -> [__m256; A] {
         let cols = acts.cols;
         let nb = cols / QK;
-        let xq: [&[i8]; A] = array::from_fn(|a| &acts.qs[(a0 + a) * cols..][..cols]);
+        let xq: [&[[i8; 32]]; A] = array::from_fn(|a| act_units(acts, a0 + a));
         let xd: [&[f32]; A] = array::from_fn(|a| &acts.d[(a0 + a) * nb..][..nb]);
         let xs: [&[i16]; A] = array::from_fn(|a| &acts.sums[(a0 + a) * nb..][..nb]);
         // SAFETY: AVX2/FMA are part of every entry point's features.
@@ -31,15 +31,8 @@ impl<F: Block32> SimdFormat for Blocks<F> {
             for (b, blk) in group.chunks_exact(Self::GROUP_BYTES).enumerate() {
                 let w = decode(&blk[unit_at::<F>()..], F::BITS);
                 let mut isum = [_mm256_setzero_si256(); A];
-                for (k, w) in w.iter().enumerate() {
-                    for a in 0..A {
-                        let x = bcast4(xq[a], b * QK + 4 * k);
-                        isum[a] = if F::BITS == 8 {
-                            s.dot4_wide(isum[a], *w, x)
-                        } else {
-                            s.dot4(isum[a], *w, x)
-                        };
-                    }
+                for a in 0..A {
+                    isum[a] = dot_unit(s, &w, &xq[a][b], 0..8, F::BITS == 8);
                 }
                 let dw = load_f16x8(blk);
                 for a in 0..A {

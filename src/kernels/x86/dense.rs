@@ -122,7 +122,10 @@ fn tile<E: DenseSimd, S: Simd, const G: usize, const A: usize>(
     unsafe {
         let mut acc = [[_mm256_setzero_ps(); A]; G];
         for c in 0..cols {
-            let wv: [__m256; G] = array::from_fn(|i| E::load8(&w[i][c * GROUP..]));
+            let mut wv = [_mm256_setzero_ps(); G];
+            for (i, wv) in wv.iter_mut().enumerate() {
+                *wv = E::load8(&w[i][c * GROUP..]);
+            }
             for a in 0..A {
                 let xv = _mm256_set1_ps(x[a][c]);
                 for i in 0..G {

@@ -7,30 +7,13 @@
 use std::arch::x86_64::*;
 use std::array;
 
-use super::unit::{bcast4, bcast_pair, decode, load16, load_f16x8};
+use super::unit::{act_units, bcast_pair, decode, dot_unit, load16, load_f16x8};
 use super::{Simd, SimdFormat};
 use crate::kernels::act::{QuantActs, QK, QK_K};
 use crate::kernels::formats::interleave::unit_bytes;
 use crate::kernels::formats::kscale::{ScaleMin, ScaleMinK, MIN_AT, SC_AT, UNITS_AT};
 use crate::kernels::formats::q6_k::{self, Q6K};
 use crate::kernels::formats::QuantFormat;
-
-/// `sum(w_k x_k)` over `k in ks` for activation row `x` at column `at`.
-#[inline(always)]
-fn unit_dot<S: Simd>(
-    s: S,
-    w: &[__m256i; 8],
-    ks: std::ops::Range<usize>,
-    x: &[i8],
-    at: usize,
-) -> __m256i {
-    // SAFETY: AVX2 is part of every entry point's features.
-    let mut acc = unsafe { _mm256_setzero_si256() };
-    for k in ks {
-        acc = s.dot4(acc, w[k], bcast4(x, at + 4 * k));
-    }
-    acc
-}
 
 /// Activation rows `a0..a0 + A`: quants, super-block scales, and the sums
 /// per `per` values.
@@ -40,10 +23,10 @@ fn act_rows<'a, const A: usize>(
     a0: usize,
     sums: &'a [i16],
     per: usize,
-) -> ([&'a [i8]; A], [&'a [f32]; A], [&'a [i16]; A]) {
+) -> ([&'a [[i8; 32]]; A], [&'a [f32]; A], [&'a [i16]; A]) {
     let cols = acts.cols;
     (
-        array::from_fn(|a| &acts.qs[(a0 + a) * cols..][..cols]),
+        array::from_fn(|a| act_units(acts, a0 + a)),
         array::from_fn(|a| &acts.d[(a0 + a) * cols / QK_K..][..cols / QK_K]),
         array::from_fn(|a| &sums[(a0 + a) * cols / per..][..cols / per]),
     )
@@ -75,7 +58,7 @@ impl<F: ScaleMinK> SimdFormat for ScaleMin<F> {
                         let j = 2 * p + h;
                         let w = decode(&blk[UNITS_AT + j * ub..], F::BITS);
                         for a in 0..A {
-                            let d = unit_dot(s, &w, 0..8, xq[a], sb * QK_K + j * QK);
+                            let d = dot_unit(s, &w, &xq[a][sb * 8 + j], 0..8, false);
                             isum[a] = _mm256_add_epi32(isum[a], _mm256_mullo_epi32(d, scale));
                         }
                     }
@@ -124,9 +107,11 @@ impl SimdFormat for Q6K {
                     let hi = _mm256_srai_epi32::<16>(sc);
                     let w = decode(&blk[q6_k::UNITS_AT + j * ub..], 6);
                     for a in 0..A {
-                        let at = sb * QK_K + j * QK;
-                        let dlo = unit_dot(s, &w, 0..4, xq[a], at);
-                        let dhi = unit_dot(s, &w, 4..8, xq[a], at);
+                        let x = &xq[a][sb * 8 + j];
+                        let (dlo, dhi) = (
+                            dot_unit(s, &w, x, 0..4, false),
+                            dot_unit(s, &w, x, 4..8, false),
+                        );
                         let scaled = _mm256_add_epi32(
                             _mm256_mullo_epi32(dlo, lo),
                             _mm256_mullo_epi32(dhi, hi),

@@ -7,6 +7,8 @@
 //! halves, so 256-bit registers lose nothing there. The bodies are
 //! `#[inline(always)]` and are instantiated inside the `#[target_feature]`
 //! entry points of [`Simd`], so every intrinsic compiles to one instruction.
+//! (Closures do not inherit target features: intrinsics inside
+//! `array::from_fn(|..| ..)` would become calls, so the bodies use loops.)
 //!
 //! This module depends on the formats' layouts (`super::formats`), never
 //! the reverse.

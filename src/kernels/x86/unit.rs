@@ -5,6 +5,10 @@
 //! bodies, which run inside `#[target_feature]` entry points.
 
 use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::Simd;
+use crate::kernels::act::QuantActs;
 
 /// 32 bytes at `b[..32]`.
 #[inline(always)]
@@ -29,17 +33,39 @@ pub(super) fn load_f16x8(b: &[u8]) -> __m256 {
     unsafe { _mm256_cvtph_ps(load16(b)) }
 }
 
-/// The 4 activation bytes `x[at..at + 4]` in every 32-bit lane.
+/// `sum over k in ks of W_k * (x[4k..4k + 4] in every lane)`: the dot of
+/// each of 8 rows with the unit's activations `x` (`wide`: any byte `W_k`,
+/// else below 128). `ks` and `wide` are constants after inlining.
 #[inline(always)]
-pub(super) fn bcast4(x: &[i8], at: usize) -> __m256i {
-    let v = i32::from_le_bytes([
-        x[at] as u8,
-        x[at + 1] as u8,
-        x[at + 2] as u8,
-        x[at + 3] as u8,
-    ]);
+pub(super) fn dot_unit<S: Simd>(
+    s: S,
+    w: &[__m256i; 8],
+    x: &[i8; 32],
+    ks: Range<usize>,
+    wide: bool,
+) -> __m256i {
     // SAFETY: AVX is part of every entry point's features.
-    unsafe { _mm256_set1_epi32(v) }
+    let mut acc = unsafe { _mm256_setzero_si256() };
+    for k in ks {
+        assert!(k < 8);
+        // SAFETY: `4k + 4 <= 32` bytes of `x`; `read_unaligned` needs no
+        // alignment, and AVX is part of every entry point's features.
+        let xk = unsafe { _mm256_set1_epi32(x.as_ptr().add(4 * k).cast::<i32>().read_unaligned()) };
+        acc = if wide {
+            s.dot4_wide(acc, w[k], xk)
+        } else {
+            s.dot4(acc, w[k], xk)
+        };
+    }
+    acc
+}
+
+/// Row `a`'s quants of `acts` in 32-value units.
+#[inline(always)]
+pub(super) fn act_units(acts: &QuantActs, a: usize) -> &[[i8; 32]] {
+    acts.qs[a * acts.cols..(a + 1) * acts.cols]
+        .as_chunks::<32>()
+        .0
 }
 
 /// The two i16 at `v[at..at + 2]` as one 32-bit value in every lane.
@@ -75,8 +101,13 @@ fn shift16(v: __m256i, n: i32) -> __m256i {
 pub(super) fn decode(u: &[u8], bits: u32) -> [__m256i; 8] {
     // SAFETY: AVX2 is part of every entry point's features.
     unsafe {
+        let mut w = [_mm256_setzero_si256(); 8];
         if bits == 8 {
-            return std::array::from_fn(|k| load32(&u[32 * k..]));
+            // (A loop, not a closure: closures lose the target features.)
+            for (k, w) in w.iter_mut().enumerate() {
+                *w = load32(&u[32 * k..]);
+            }
+            return w;
         }
         let high = match bits {
             5 => 32,
@@ -84,7 +115,6 @@ pub(super) fn decode(u: &[u8], bits: u32) -> [__m256i; 8] {
             _ => 0,
         };
         let low_mask = _mm256_set1_epi8(0x0F);
-        let mut w = [_mm256_setzero_si256(); 8];
         for k in 0..4 {
             let p = load32(&u[high + 32 * k..]);
             w[k] = _mm256_and_si256(p, low_mask);
