@@ -47,8 +47,8 @@ pub(crate) fn run<K: GroupKernel>(
 }
 
 /// Groups per task: for decode, a few balanced tasks per thread (the weights
-/// stream once); for m > 1, ~64 KiB of weights that stay in L2 while every
-/// activation row passes over them.
+/// stream once); for m > 1, ~64 KiB of weights (at least 4 groups) that
+/// stay in L2 while every activation row passes over them.
 fn groups_per_task(groups: usize, m: usize, group_bytes: usize) -> usize {
     let threads = team::threads();
     let n_tasks = if m == 1 {
@@ -59,7 +59,8 @@ fn groups_per_task(groups: usize, m: usize, group_bytes: usize) -> usize {
             n
         }
     } else {
-        let per_chunk = (64 * 1024 / group_bytes.max(1)).max(1);
+        // At least 4 groups, so that dense tiles can span 4 groups.
+        let per_chunk = (64 * 1024 / group_bytes.max(1)).max(4);
         groups.div_ceil(per_chunk).max(threads.min(groups))
     };
     groups.div_ceil(n_tasks)
