@@ -51,6 +51,12 @@ impl QuantActs {
     /// Quantizes `x` (`m` rows of `cols`, `cols` a multiple of
     /// `kind.block()`), rows in parallel on the kernel team.
     pub(crate) fn quantize(kind: ActKind, x: &[f32], cols: usize) -> QuantActs {
+        Self::quantize_with(kind, x, cols, quantize_q8)
+    }
+
+    /// [`QuantActs::quantize`] with `q8` doing the Q8 blocks (an
+    /// instruction-set version of [`quantize_q8`] with identical results).
+    pub(crate) fn quantize_with(kind: ActKind, x: &[f32], cols: usize, q8: Q8Fn) -> QuantActs {
         debug_assert!(cols.is_multiple_of(kind.block()) && x.len().is_multiple_of(cols.max(1)));
         let n = x.len();
         let mut acts = QuantActs {
@@ -85,7 +91,7 @@ impl QuantActs {
             let mut p = parts[t].lock().unwrap_or_else(|e| e.into_inner());
             let ((((x, qs), d), sums), bsums) = &mut *p;
             match kind {
-                ActKind::Q8 => quantize_q8(x, qs, d, sums),
+                ActKind::Q8 => q8(x, qs, d, sums),
                 ActKind::Q8K => {
                     quantize_q8k(x, qs, d, sums, bsums.as_deref_mut().unwrap_or(&mut []))
                 }
@@ -95,8 +101,11 @@ impl QuantActs {
     }
 }
 
+/// A Q8 block quantizer: `(x, qs, d, sums)` for whole 32-value blocks.
+pub(crate) type Q8Fn = fn(&[f32], &mut [i8], &mut [f32], &mut [i16]);
+
 /// Q8_0 quantization of whole 32-value blocks.
-fn quantize_q8(x: &[f32], qs: &mut [i8], d: &mut [f32], sums: &mut [i16]) {
+pub(crate) fn quantize_q8(x: &[f32], qs: &mut [i8], d: &mut [f32], sums: &mut [i16]) {
     for (((x, q), d), s) in x
         .chunks_exact(QK)
         .zip(qs.chunks_exact_mut(QK))

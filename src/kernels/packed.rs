@@ -3,7 +3,7 @@
 
 use half::f16;
 
-use super::act::QuantActs;
+use super::act::{self, QuantActs};
 use super::buffer::AlignedBuf;
 use super::driver::run;
 use super::error::check_len;
@@ -264,7 +264,7 @@ fn repack_dense<E: DenseElem>(rows: usize, cols: usize, w: &[E]) -> PackedMatrix
 
 /// The quantized matmul on `isa`: the one place that picks an instruction set.
 fn quant_matmul<F: KernelFormat>(isa: Isa, w: &PackedMatrix, x: &[f32], m: usize, out: &mut [f32]) {
-    let acts = QuantActs::quantize(F::ACT, x, w.cols);
+    let acts = QuantActs::quantize_with(F::ACT, x, w.cols, q8_for(isa));
     let bytes = w.data.as_slice::<u8>();
     let group_bytes = w.cols / F::VALUES * F::GROUP_BYTES;
     match isa {
@@ -295,6 +295,18 @@ fn quant_matmul<F: KernelFormat>(isa: Isa, w: &PackedMatrix, x: &[f32], m: usize
             group_bytes,
             out,
         ),
+    }
+}
+
+/// The Q8 activation quantizer for `isa` (all give identical results).
+fn q8_for(isa: Isa) -> act::Q8Fn {
+    match isa {
+        Isa::Scalar => act::quantize_q8,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 => |x, qs, d, sums| {
+            // SAFETY: `Isa::Avx2` and above are only detected with AVX2 and FMA.
+            unsafe { x86::act::quantize_q8(x, qs, d, sums) }
+        },
     }
 }
 

@@ -84,6 +84,27 @@ fn q8_0_activations_round_half_away_from_zero() {
 }
 
 #[test]
+fn every_isa_quantizes_activations_identically() {
+    let mut rng = Rng(12);
+    // Random values, exact ties (amax 127 makes 1/d = 1) and a zero block.
+    let mut x: Vec<f32> = (0..32 * 64).map(|_| rng.f32() * 5.0).collect();
+    for (i, v) in x[..64].iter_mut().enumerate() {
+        *v = if i % 32 == 0 { 127.0 } else { (i as f32 - 40.0) / 2.0 };
+    }
+    x[64..96].fill(0.0);
+    let want = QuantActs::quantize(ActKind::Q8, &x, 256);
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::isa::Isa::detect() != crate::kernels::isa::Isa::Scalar {
+        let simd = |x: &[f32], qs: &mut [i8], d: &mut [f32], s: &mut [i16]| {
+            // SAFETY: the CPU has AVX2 (detected above).
+            unsafe { crate::kernels::x86::act::quantize_q8(x, qs, d, s) }
+        };
+        assert_eq!(QuantActs::quantize_with(ActKind::Q8, &x, 256, simd), want);
+    }
+    assert_eq!(&want.qs[1..4], &[-20, -19, -19]); // -19.5 rounds away from zero
+}
+
+#[test]
 fn q8_k_activations_follow_ggml_reference() {
     // max = -2 (largest magnitude, negative): iscale = 63.5, d = 1 / 63.5.
     let mut x = [0.0f32; 512];

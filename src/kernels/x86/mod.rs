@@ -13,6 +13,7 @@
 //! This module depends on the formats' layouts (`super::formats`), never
 //! the reverse.
 
+pub(crate) mod act;
 mod blocks;
 mod dense;
 mod kquants;
