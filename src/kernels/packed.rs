@@ -1,6 +1,8 @@
 //! [`PackedMatrix`]: a weight matrix in any supported format, repacked
 //! into interleaved row groups, with its matrix product and row lookup.
 
+use std::sync::Mutex;
+
 use half::f16;
 
 use super::act::{self, QuantActs};
@@ -13,6 +15,7 @@ use super::formats::kscale::ScaleMin;
 use super::formats::{q4_0, q4_1, q4_k, q5_0, q5_1, q5_k, q6_k, q8_0, QuantFormat, GROUP};
 use super::isa::Isa;
 use super::scalar::{ScalarDense, ScalarQuant};
+use super::team;
 use super::{KernelError, WeightFormat};
 
 /// Runs `$quant` with `$F` the quantized format type, or `$dense` with
@@ -191,29 +194,38 @@ impl PackedMatrix {
     }
 }
 
-/// Repacks ggml blocks into group blocks; rows past `rows` are zero.
+/// Repacks ggml blocks into group blocks (groups in parallel on the
+/// kernel team); rows past `rows` are zero.
 fn repack_quant<F: QuantFormat>(rows: usize, cols: usize, bytes: &[u8]) -> PackedMatrix {
     let nb = cols / F::VALUES;
     let (row_bytes, group_bytes) = (nb * F::BYTES, nb * F::GROUP_BYTES);
-    let mut data = AlignedBuf::zeroed(rows.div_ceil(GROUP) * group_bytes);
+    let groups = rows.div_ceil(GROUP);
+    let mut data = AlignedBuf::zeroed(groups * group_bytes);
     let zero = vec![0u8; F::BYTES];
-    for (g, out) in data
+    let per_task = groups.div_ceil(16 * team::threads()).max(1);
+    let tasks: Vec<Mutex<&mut [u8]>> = data
         .as_mut_slice::<u8>()
-        .chunks_exact_mut(group_bytes.max(1))
-        .enumerate()
-    {
-        for (b, out) in out.chunks_exact_mut(F::GROUP_BYTES).enumerate() {
-            let blocks = std::array::from_fn(|i| {
-                let r = g * GROUP + i;
-                if r < rows {
-                    &bytes[r * row_bytes + b * F::BYTES..][..F::BYTES]
-                } else {
-                    &zero[..]
-                }
-            });
-            F::repack(blocks, out);
+        .chunks_mut((per_task * group_bytes).max(1))
+        .map(Mutex::new)
+        .collect();
+    team::parallel_for(tasks.len(), |t| {
+        let mut out = tasks[t].lock().unwrap_or_else(|p| p.into_inner());
+        for (i, out) in out.chunks_exact_mut(group_bytes).enumerate() {
+            let g = t * per_task + i;
+            for (b, out) in out.chunks_exact_mut(F::GROUP_BYTES).enumerate() {
+                let blocks = std::array::from_fn(|lane| {
+                    let r = g * GROUP + lane;
+                    if r < rows {
+                        &bytes[r * row_bytes + b * F::BYTES..][..F::BYTES]
+                    } else {
+                        &zero[..]
+                    }
+                });
+                F::repack(blocks, out);
+            }
         }
-    }
+    });
+    drop(tasks);
     PackedMatrix {
         format: F::FORMAT,
         rows,

@@ -44,23 +44,37 @@ fn at(k: usize, r: usize, j: usize) -> usize {
 
 /// Writes the unit of rows `q[r]` (values below `2^bits`) to `out`.
 pub(crate) fn put_unit(q: &[[u8; 32]; GROUP], bits: u32, out: &mut [u8]) {
-    let out = &mut out[..unit_bytes(bits)];
-    out.fill(0);
-    let (high, low) = out.split_at_mut(high_bytes(bits));
+    let (high, low) = out[..unit_bytes(bits)].split_at_mut(high_bytes(bits));
     for (r, row) in q.iter().enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            debug_assert!(u32::from(v) < 1 << bits);
-            let (k, j) = (c / 4, c % 4);
-            match bits {
-                8 => low[at(k, r, j)] = v,
-                _ => {
-                    low[at(k % 4, r, j)] |= (v & 0x0F) << (4 * (k / 4));
-                    if bits == 5 {
-                        high[at(0, r, j)] |= (v >> 4) << k;
-                    } else if bits == 6 {
-                        high[at(k / 4, r, j)] |= (v >> 4) << (2 * (k % 4));
-                    }
+        debug_assert!(row.iter().all(|&v| u32::from(v) < 1 << bits));
+        for k in 0..4 {
+            for j in 0..4 {
+                let (c, hi_c) = (4 * k + j, 16 + 4 * k + j);
+                if bits == 8 {
+                    low[at(k, r, j)] = row[c];
+                    low[at(k + 4, r, j)] = row[hi_c];
+                } else {
+                    low[at(k, r, j)] = (row[c] & 0x0F) | ((row[hi_c] & 0x0F) << 4);
                 }
+            }
+        }
+        for j in 0..4 {
+            let tops = (0..8).map(|k| row[4 * k + j] >> 4);
+            match bits {
+                5 => high[at(0, r, j)] = tops.enumerate().fold(0, |h, (k, v)| h | (v << k)),
+                6 => {
+                    let (mut h0, mut h1) = (0, 0);
+                    for (k, v) in tops.enumerate() {
+                        if k < 4 {
+                            h0 |= v << (2 * k);
+                        } else {
+                            h1 |= v << (2 * (k - 4));
+                        }
+                    }
+                    high[at(0, r, j)] = h0;
+                    high[at(1, r, j)] = h1;
+                }
+                _ => {}
             }
         }
     }
