@@ -50,12 +50,15 @@ pub(crate) struct QuantActs {
 impl QuantActs {
     /// Quantizes `x` (`m` rows of `cols`, `cols` a multiple of
     /// `kind.block()`), rows in parallel on the kernel team.
+    #[cfg(test)]
     pub(crate) fn quantize(kind: ActKind, x: &[f32], cols: usize) -> QuantActs {
         Self::quantize_with(kind, x, cols, quantize_q8)
     }
 
-    /// [`QuantActs::quantize`] with `q8` doing the Q8 blocks (an
-    /// instruction-set version of [`quantize_q8`] with identical results).
+    /// Quantizes `x` (`m` rows of `cols`, `cols` a multiple of
+    /// `kind.block()`), rows in parallel on the kernel team, `q8` doing the
+    /// Q8 blocks (an instruction-set version of [`quantize_q8`] with
+    /// identical results).
     pub(crate) fn quantize_with(kind: ActKind, x: &[f32], cols: usize, q8: Q8Fn) -> QuantActs {
         debug_assert!(cols.is_multiple_of(kind.block()) && x.len().is_multiple_of(cols.max(1)));
         let n = x.len();

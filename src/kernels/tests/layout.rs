@@ -89,7 +89,11 @@ fn every_isa_quantizes_activations_identically() {
     // Random values, exact ties (amax 127 makes 1/d = 1) and a zero block.
     let mut x: Vec<f32> = (0..32 * 64).map(|_| rng.f32() * 5.0).collect();
     for (i, v) in x[..64].iter_mut().enumerate() {
-        *v = if i % 32 == 0 { 127.0 } else { (i as f32 - 40.0) / 2.0 };
+        *v = if i % 32 == 0 {
+            127.0
+        } else {
+            (i as f32 - 40.0) / 2.0
+        };
     }
     x[64..96].fill(0.0);
     let want = QuantActs::quantize(ActKind::Q8, &x, 256);

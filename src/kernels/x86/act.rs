@@ -48,7 +48,10 @@ pub(crate) unsafe fn quantize_q8(x: &[f32], qs: &mut [i8], d: &mut [f32], sums: 
         unsafe { _mm256_storeu_si256(q.as_mut_ptr().cast(), bytes) };
         let pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), bytes);
         let quads = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-        let s128 = _mm_add_epi32(_mm256_castsi256_si128(quads), _mm256_extracti128_si256::<1>(quads));
+        let s128 = _mm_add_epi32(
+            _mm256_castsi256_si128(quads),
+            _mm256_extracti128_si256::<1>(quads),
+        );
         let s64 = _mm_add_epi32(s128, _mm_shuffle_epi32::<0b01_00_11_10>(s128));
         let s32 = _mm_add_epi32(s64, _mm_shuffle_epi32::<0b10_11_00_01>(s64));
         *s = _mm_cvtsi128_si32(s32) as i16;

@@ -17,13 +17,16 @@ use crate::kernels::formats::QuantFormat;
 
 /// Activation rows `a0..a0 + A`: quants, super-block scales, and the sums
 /// per `per` values.
+/// Per activation row: 32-value units, super-block scales, block sums.
+type ActRows<'a, const A: usize> = ([&'a [[i8; 32]]; A], [&'a [f32]; A], [&'a [i16]; A]);
+
 #[inline(always)]
 fn act_rows<'a, const A: usize>(
     acts: &'a QuantActs,
     a0: usize,
     sums: &'a [i16],
     per: usize,
-) -> ([&'a [[i8; 32]]; A], [&'a [f32]; A], [&'a [i16]; A]) {
+) -> ActRows<'a, A> {
     let cols = acts.cols;
     (
         array::from_fn(|a| act_units(acts, a0 + a)),
