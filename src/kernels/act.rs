@@ -52,14 +52,19 @@ impl QuantActs {
     /// `kind.block()`), rows in parallel on the kernel team.
     #[cfg(test)]
     pub(crate) fn quantize(kind: ActKind, x: &[f32], cols: usize) -> QuantActs {
-        Self::quantize_with(kind, x, cols, quantize_q8)
+        Self::quantize_with(kind, x, cols, (quantize_q8, quantize_q8k))
     }
 
     /// Quantizes `x` (`m` rows of `cols`, `cols` a multiple of
-    /// `kind.block()`), rows in parallel on the kernel team, `q8` doing the
-    /// Q8 blocks (an instruction-set version of [`quantize_q8`] with
-    /// identical results).
-    pub(crate) fn quantize_with(kind: ActKind, x: &[f32], cols: usize, q8: Q8Fn) -> QuantActs {
+    /// `kind.block()`), rows in parallel on the kernel team, with
+    /// instruction-set versions of [`quantize_q8`] and [`quantize_q8k`]
+    /// (identical results).
+    pub(crate) fn quantize_with(
+        kind: ActKind,
+        x: &[f32],
+        cols: usize,
+        (q8, q8k): (Q8Fn, Q8KFn),
+    ) -> QuantActs {
         debug_assert!(cols.is_multiple_of(kind.block()) && x.len().is_multiple_of(cols.max(1)));
         let n = x.len();
         let mut acts = QuantActs {
@@ -125,8 +130,17 @@ pub(crate) fn quantize_q8(x: &[f32], qs: &mut [i8], d: &mut [f32], sums: &mut [i
     }
 }
 
+/// A Q8_K super-block quantizer: `(x, qs, d, sums, bsums)`.
+pub(crate) type Q8KFn = fn(&[f32], &mut [i8], &mut [f32], &mut [i16], &mut [i16]);
+
 /// ggml's `quantize_row_q8_K_ref` on whole 256-value super-blocks.
-fn quantize_q8k(x: &[f32], qs: &mut [i8], d: &mut [f32], sums: &mut [i16], bsums: &mut [i16]) {
+pub(crate) fn quantize_q8k(
+    x: &[f32],
+    qs: &mut [i8],
+    d: &mut [f32],
+    sums: &mut [i16],
+    bsums: &mut [i16],
+) {
     for (((x, q), d), (s, bs)) in x
         .chunks_exact(QK_K)
         .zip(qs.chunks_exact_mut(QK_K))

@@ -310,15 +310,22 @@ fn quant_matmul<F: KernelFormat>(isa: Isa, w: &PackedMatrix, x: &[f32], m: usize
     }
 }
 
-/// The Q8 activation quantizer for `isa` (all give identical results).
-fn q8_for(isa: Isa) -> act::Q8Fn {
+/// The Q8 and Q8_K activation quantizers for `isa` (all give identical
+/// results).
+fn q8_for(isa: Isa) -> (act::Q8Fn, act::Q8KFn) {
     match isa {
-        Isa::Scalar => act::quantize_q8,
+        Isa::Scalar => (act::quantize_q8, act::quantize_q8k),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512 => |x, qs, d, sums| {
-            // SAFETY: `Isa::Avx2` and above are only detected with AVX2 and FMA.
-            unsafe { x86::act::quantize_q8(x, qs, d, sums) }
-        },
+        Isa::Avx2 | Isa::Avx512 => (
+            |x, qs, d, sums| {
+                // SAFETY: `Isa::Avx2` and above are only detected with AVX2 and FMA.
+                unsafe { x86::act::quantize_q8(x, qs, d, sums) }
+            },
+            |x, qs, d, sums, bsums| {
+                // SAFETY: as above.
+                unsafe { x86::act::quantize_q8k(x, qs, d, sums, bsums) }
+            },
+        ),
     }
 }
 

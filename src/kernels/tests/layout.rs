@@ -103,7 +103,24 @@ fn every_isa_quantizes_activations_identically() {
             // SAFETY: the CPU has AVX2 (detected above).
             unsafe { crate::kernels::x86::act::quantize_q8(x, qs, d, s) }
         };
-        assert_eq!(QuantActs::quantize_with(ActKind::Q8, &x, 256, simd), want);
+        let simd_k = |x: &[f32], qs: &mut [i8], d: &mut [f32], s: &mut [i16], b: &mut [i16]| {
+            // SAFETY: the CPU has AVX2 (detected above).
+            unsafe { crate::kernels::x86::act::quantize_q8k(x, qs, d, s, b) }
+        };
+        let fns = (
+            simd as crate::kernels::act::Q8Fn,
+            simd_k as crate::kernels::act::Q8KFn,
+        );
+        assert_eq!(QuantActs::quantize_with(ActKind::Q8, &x, 256, fns), want);
+        // Q8_K: ties at 127 / max, a max of either sign first, a zero block.
+        let mut xk = x.clone();
+        xk[300] = -xk.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        xk[1024..1280].fill(0.0);
+        let want_k = QuantActs::quantize(ActKind::Q8K, &xk, 512);
+        assert_eq!(
+            QuantActs::quantize_with(ActKind::Q8K, &xk, 512, fns),
+            want_k
+        );
     }
     assert_eq!(&want.qs[1..4], &[-20, -19, -19]); // -19.5 rounds away from zero
 }
