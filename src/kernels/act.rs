@@ -100,9 +100,7 @@ impl QuantActs {
             let ((((x, qs), d), sums), bsums) = &mut *p;
             match kind {
                 ActKind::Q8 => q8(x, qs, d, sums),
-                ActKind::Q8K => {
-                    quantize_q8k(x, qs, d, sums, bsums.as_deref_mut().unwrap_or(&mut []))
-                }
+                ActKind::Q8K => q8k(x, qs, d, sums, bsums.as_deref_mut().unwrap_or(&mut [])),
             }
         });
         acts
