@@ -30,7 +30,7 @@ usage:
   reference_gemma.py --gguf G --check                      # vs ../shared/refs/gemma/p1.json
   reference_gemma.py --gguf G --ids 2,818,5279 --out P     # P.json, P.logits.npy, P.hidden_last.npy
         [--prompt-ids-file F] [--greedy N] [--all-positions] [--positions 511,512]
-  reference_gemma.py --gguf G --ppl --prompt-ids-file F --ctx 512 [--chunks N] [--llama-ppl]
+  reference_gemma.py --gguf G --ppl --prompt-ids-file F --ctx 512 [--chunks N] [--llama-ppl | --window-bos]
 needs: pip install numpy gguf
 """
 import argparse
@@ -283,12 +283,19 @@ def log_softmax_rows(z):
     return z.astype(np.float64) - logsumexp(z)[:, None]
 
 
-def perplexity(cfg, w, ids, ctx, chunks, llama_mode):
+def perplexity(cfg, w, ids, ctx, chunks, llama_mode, window_bos=False):
     """Default: non-overlapping windows from position 0 (ids used as given),
-    every position but the last of a window scored. llama_mode: llama-perplexity's
-    rule: n_chunk = len // ctx, the first token of every chunk replaced by BOS
-    (when the vocabulary adds BOS), positions ctx/2 .. ctx-2 score the next token."""
-    nll, count, per_tok = 0.0, 0, []
+    every position but the last of a window scored. window_bos: every window is
+    BOS + the next ctx-1 ids of the stream (a leading BOS in the stream is dropped).
+    llama_mode: llama-perplexity's rule: n_chunk = len // ctx, the first token of
+    every chunk replaced by BOS (when the vocabulary adds BOS), positions
+    ctx/2 .. ctx-2 score the next token."""
+    nll, count, per_tok, n_stream = 0.0, 0, [], len(ids)
+    if window_bos and not llama_mode:
+        body = list(ids[1:] if ids and ids[0] == cfg["bos"] else ids)
+        step = ctx - 1
+        wins = [[cfg["bos"]] + body[s : s + step] for s in range(0, len(body), step)]
+        ids = [t for win in wins for t in win]  # windows laid end to end, each ctx long
     if llama_mode:
         n_chunk = len(ids) // ctx
         if chunks:
@@ -316,9 +323,11 @@ def perplexity(cfg, w, ids, ctx, chunks, llama_mode):
             count += r1 - r0
         print(f"[{c + 1}]{math.exp(nll / count):.4f}", end=" ", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    return {"mode": "llama-perplexity (second half of each chunk, BOS-replaced first token)" if llama_mode
-            else "non-overlapping windows from position 0, all positions scored",
-            "ctx": ctx, "tokens": len(ids), "windows": len(starts), "predicted_tokens": count,
+    mode = ("llama-perplexity (second half of each chunk, BOS-replaced first token)" if llama_mode
+            else "non-overlapping windows, each BOS + ctx-1 ids, all positions scored" if window_bos
+            else "non-overlapping windows from position 0, all positions scored")
+    return {"mode": mode,
+            "ctx": ctx, "tokens": n_stream, "windows": len(starts), "predicted_tokens": count,
             "mean_nll": nll / count, "perplexity": math.exp(nll / count)}, np.asarray(per_tok, dtype=np.float32)
 
 
@@ -370,6 +379,7 @@ def main():
     ap.add_argument("--ref", default=str(Path(__file__).resolve().parents[2] / "shared" / "refs" / "gemma" / "p1.json"))
     ap.add_argument("--ppl", action="store_true")
     ap.add_argument("--llama-ppl", action="store_true", help="with --ppl: score as llama-perplexity does")
+    ap.add_argument("--window-bos", action="store_true", help="with --ppl: every window starts with BOS (BOS + ctx-1 ids)")
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--chunks", type=int, default=0)
     args = ap.parse_args()
@@ -384,7 +394,7 @@ def main():
     ids = read_ids(args)
     t1 = time.time()
     if args.ppl:
-        res, per_tok = perplexity(cfg, w, ids, args.ctx, args.chunks, args.llama_ppl)
+        res, per_tok = perplexity(cfg, w, ids, args.ctx, args.chunks, args.llama_ppl, args.window_bos)
         res["seconds"] = round(time.time() - t1, 1)
         print(json.dumps(res))
         if args.out:

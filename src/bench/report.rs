@@ -68,7 +68,7 @@ pub struct Record {
     pub samples_ts: Vec<f64>,
     /// `pp512`, `tg128`.
     pub test: String,
-    /// Storage format of the linear maps (`Q4_1`, `F32`, `Q5_0+Q4K`).
+    /// Storage format of the linear maps (`Q4_1`, `F32`, `Q5_0+Q4_K`).
     pub format: String,
     /// `safetensors`, `gguf` or `random`.
     pub source: String,

@@ -4,11 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use candle_core::quantized::QMatMul;
-use candle_core::DType;
-
 use crate::model::layout::{self, Kind};
-use crate::model::linear::Linear;
 use crate::model::Model;
 
 /// Size figures of a loaded model.
@@ -20,7 +16,7 @@ pub struct ModelStats {
     pub n_params: u64,
     /// Weight bytes one decode step reads: every linear map and the LM head.
     pub bytes_per_token: u64,
-    /// Storage formats of the linear maps, most frequent first: `Q4_1`, `F32`, `Q5_0+Q4K`.
+    /// Storage formats of the linear maps, most frequent first: `Q4_1`, `F32`, `Q5_0+Q4_K`.
     pub format: String,
 }
 
@@ -34,7 +30,9 @@ pub fn model_stats(model: &Model) -> ModelStats {
     let norms = layout::tensors(cfg)
         .into_iter()
         .filter(|t| t.kind == Kind::Norm);
-    let norm_elems: u64 = norms.map(|t| t.shape.iter().product::<usize>() as u64).sum();
+    let norm_elems: u64 = norms
+        .map(|t| t.shape.iter().product::<usize>() as u64)
+        .sum();
     let mut linear_bytes = 0u64;
     let mut linear_params = 0u64;
     let mut labels: BTreeMap<String, usize> = BTreeMap::new();
@@ -43,7 +41,7 @@ pub fn model_stats(model: &Model) -> ModelStats {
         let elems = (rows * cols) as u64;
         linear_bytes += lin.weight_bytes() as u64;
         linear_params += elems;
-        *labels.entry(storage_label(lin, elems)).or_default() += 1;
+        *labels.entry(lin.format_name()).or_default() += 1;
     }
     let (rows, cols) = model.lm_head.dims().unwrap_or((0, 0));
     let head_elems = if model.head_is_tied() {
@@ -70,25 +68,6 @@ pub fn model_stats(model: &Model) -> ModelStats {
             .map(|(l, _)| l)
             .collect::<Vec<_>>()
             .join("+"),
-    }
-}
-
-/// The storage format of a linear map of `elems` values: `F32`, `Q4_1`, ...
-fn storage_label(lin: &Linear, elems: u64) -> String {
-    let dtype = |d: DType| format!("{d:?}").to_uppercase();
-    match lin {
-        Linear::Dense(l) => dtype(l.weight().dtype()),
-        Linear::Quantized(QMatMul::QTensor(q)) => format!("{:?}", q.dtype()),
-        Linear::Quantized(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => dtype(t.dtype()),
-        // Layouts of our own kernels, told apart by their bytes per 32 values.
-        other => match other.weight_bytes() as u64 * 32 / elems.max(1) {
-            128 => "F32",
-            64 => "F16",
-            34 => "Q8_0",
-            20 => "Q4_1",
-            _ => "other",
-        }
-        .to_string(),
     }
 }
 

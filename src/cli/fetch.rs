@@ -1,18 +1,29 @@
-//! `normscope fetch`.
+//! `normscope fetch [NAME]`.
 
 use clap::Args;
 use normscope::weights::fetch;
 
 use super::{print_json, Common};
 
+/// `normscope fetch`'s arguments.
 #[derive(Debug, Args)]
-pub struct FetchArgs {}
+pub struct FetchArgs {
+    /// Which model: `smollm2-135m` (the default model) or `gemma3-270m`.
+    #[arg(default_value = "smollm2-135m")]
+    pub name: String,
+}
 
-pub fn run(common: &Common, _args: FetchArgs) -> anyhow::Result<()> {
-    let paths = fetch::fetch_default()?;
+/// Fetches the model, then prints where it is (or, with `--json`, one object).
+pub fn run(common: &Common, args: FetchArgs) -> anyhow::Result<()> {
+    let model = fetch::known(&args.name)?;
+    let paths = fetch::fetch(&model)?;
+    if let Some(notice) = model.notice {
+        eprintln!("note: {notice}");
+    }
     if common.json {
         print_json(&serde_json::json!({
-            "gguf": paths.gguf, "folder": paths.folder, "sha256": fetch::SHA256,
+            "name": model.name, "gguf": paths.gguf, "folder": paths.folder,
+            "sha256": model.sha256, "notice": model.notice,
         }))
     } else {
         println!("{}\n{}", paths.gguf.display(), paths.folder.display());

@@ -232,7 +232,10 @@ fn cli_message(e: &(dyn std::error::Error + 'static)) -> String {
             format!("--{} {msg}", name.replace('_', "-"))
         }
         Some(normscope::Error::Exists(path)) => {
-            format!("{} already exists; pass --force to replace it", path.display())
+            format!(
+                "{} already exists; pass --force to replace it",
+                path.display()
+            )
         }
         _ => e.to_string(),
     }

@@ -16,9 +16,10 @@ pub struct Message {
 
 /// Renders `messages` with the model's template, ending with the assistant's turn.
 pub fn render(template: &ChatTemplate, messages: &[Message]) -> Result<String> {
-    let source = template.source.as_deref().ok_or_else(|| {
-        Error::format(&template.origin, "this model has no chat template")
-    })?;
+    let source = template
+        .source
+        .as_deref()
+        .ok_or_else(|| Error::format(&template.origin, "this model has no chat template"))?;
     let mut env = Environment::new();
     minijinja_contrib::add_to_environment(&mut env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);

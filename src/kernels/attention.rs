@@ -5,7 +5,8 @@
 
 use std::sync::Mutex;
 
-use super::{team, Isa};
+use super::isa::Isa;
+use super::team;
 
 /// Query rows per task in prefill.
 const QUERIES_PER_TASK: usize = 16;
@@ -94,8 +95,11 @@ fn attend_row(
 ) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` is only detected on CPUs with AVX2 and FMA.
-        Isa::Avx2 => unsafe { attend_row_avx2(q, keys, values, n_keys, scale, scores, out) },
+        // SAFETY: `Isa::Avx2` and `Isa::Avx512` are only detected on CPUs with
+        // AVX2 and FMA.
+        Isa::Avx2 | Isa::Avx512 => unsafe {
+            attend_row_avx2(q, keys, values, n_keys, scale, scores, out)
+        },
         Isa::Scalar => attend_row_generic(q, keys, values, n_keys, scale, scores, out),
     }
 }

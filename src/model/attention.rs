@@ -116,10 +116,20 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = head_normed(self.q.forward(x)?, &self.q_norm, (b, t, nh, hd), differentiable)?
-            .transpose(1, 2)?; // (b, nh, t, hd)
-        let k = head_normed(self.k.forward(x)?, &self.k_norm, (b, t, nkv, hd), differentiable)?
-            .transpose(1, 2)?; // (b, nkv, t, hd)
+        let q = head_normed(
+            self.q.forward(x)?,
+            &self.q_norm,
+            (b, t, nh, hd),
+            differentiable,
+        )?
+        .transpose(1, 2)?; // (b, nh, t, hd)
+        let k = head_normed(
+            self.k.forward(x)?,
+            &self.k_norm,
+            (b, t, nkv, hd),
+            differentiable,
+        )?
+        .transpose(1, 2)?; // (b, nkv, t, hd)
         let v = self
             .v
             .forward(x)?
@@ -197,7 +207,13 @@ pub fn causal_mask(
     let visible = |i: usize, j: usize| j <= past + i && window.is_none_or(|w| past + i - j < w);
     let data: Vec<f32> = (0..t)
         .flat_map(|i| {
-            (0..total).map(move |j| if visible(i, j) { 0.0 } else { f32::NEG_INFINITY })
+            (0..total).map(move |j| {
+                if visible(i, j) {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
         })
         .collect();
     Ok(Tensor::from_vec(data, (t, total), device)?)

@@ -206,9 +206,7 @@ impl Block {
         let u = self
             .mlp
             .forward(&scaled(self.mlp_norm.forward(&h_mid, diff)?, s)?)?;
-        let m = Self::post_normed(u, &self.mlp_post_norm, diff, |u| {
-            obs.mlp_out_raw(layer, u)
-        })?;
+        let m = Self::post_normed(u, &self.mlp_post_norm, diff, |u| obs.mlp_out_raw(layer, u))?;
         obs.mlp_out(layer, &m)?;
         let h_out = (h_mid + m)?;
         obs.resid_post(layer, &h_out)?;

@@ -44,6 +44,9 @@ fn gemma_norms_are_named_apart_and_offset() {
     assert_eq!(mlp_norm.hf_gain_offset, 1.0);
     let post = spec(&cfg, Site::Block(1, Part::AttnPostNorm));
     assert_eq!(post.gguf_name, "blk.1.post_attention_norm.weight");
-    assert_eq!(spec(&cfg, Site::Block(0, Part::QNorm)).shape, vec![cfg.head_dim]);
+    assert_eq!(
+        spec(&cfg, Site::Block(0, Part::QNorm)).shape,
+        vec![cfg.head_dim]
+    );
     assert_eq!(spec(&cfg, Site::Block(0, Part::Q)).hf_gain_offset, 0.0);
 }

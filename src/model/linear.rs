@@ -10,10 +10,6 @@ use candle_core::{DType, Device, Module, Storage, Tensor};
 use crate::error::{Error, Result};
 use crate::kernels;
 
-/// At most this many activation rows go through the f32 GEMV kernel; larger
-/// products (prefill) use candle's GEMM, which tiles better for them.
-const F32_KERNEL_MAX_ROWS: usize = 4;
-
 /// A weight matrix of shape `(out, in)`.
 #[derive(Debug, Clone)]
 pub enum Linear {
@@ -25,22 +21,28 @@ pub enum Linear {
     Cpu(CpuWeight),
 }
 
-/// Weights laid out for [`crate::kernels`].
+/// Weights packed for [`crate::kernels`] (shared by a tied embedding and head).
 #[derive(Debug, Clone)]
 pub struct CpuWeight {
-    rows: usize,
-    cols: usize,
-    data: CpuData,
+    matrix: Arc<kernels::PackedMatrix>,
 }
 
-#[derive(Debug, Clone)]
-enum CpuData {
-    /// Raw ggml Q4_1 blocks.
-    Q4_1(Arc<Vec<u8>>),
-    /// Raw ggml Q8_0 blocks.
-    Q8_0(Arc<Vec<u8>>),
-    /// Dense f32 `(rows, cols)` on the CPU.
-    F32(Tensor),
+/// The kernels' format for a ggml type, when they have one.
+fn kernel_format(dtype: GgmlDType) -> Option<kernels::WeightFormat> {
+    use kernels::WeightFormat as W;
+    Some(match dtype {
+        GgmlDType::F32 => W::F32,
+        GgmlDType::F16 => W::F16,
+        GgmlDType::Q4_0 => W::Q4_0,
+        GgmlDType::Q4_1 => W::Q4_1,
+        GgmlDType::Q5_0 => W::Q5_0,
+        GgmlDType::Q5_1 => W::Q5_1,
+        GgmlDType::Q8_0 => W::Q8_0,
+        GgmlDType::Q4K => W::Q4_K,
+        GgmlDType::Q5K => W::Q5_K,
+        GgmlDType::Q6K => W::Q6_K,
+        _ => return None,
+    })
 }
 
 impl Linear {
@@ -58,15 +60,26 @@ impl Linear {
         })
     }
 
-    /// The dense weight, when there is one.
+    /// The dense weight, when there is one (a model loaded for training
+    /// keeps every weight dense).
     pub fn dense_weight(&self) -> Option<&Tensor> {
         match self {
             Linear::Dense(l) => Some(l.weight()),
-            Linear::Cpu(CpuWeight {
-                data: CpuData::F32(w),
-                ..
-            }) => Some(w),
             _ => None,
+        }
+    }
+
+    /// The storage format, as ggml names it: `F32`, `Q8_0`, `Q4_K`, ...
+    pub fn format_name(&self) -> String {
+        let dtype = |d: DType| format!("{d:?}").to_uppercase();
+        match self {
+            Linear::Dense(l) => dtype(l.weight().dtype()),
+            Linear::Quantized(QMatMul::QTensor(q)) => match kernel_format(q.dtype()) {
+                Some(f) => f.name().to_string(),
+                None => format!("{:?}", q.dtype()),
+            },
+            Linear::Quantized(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => dtype(t.dtype()),
+            Linear::Cpu(w) => w.matrix.format().name().to_string(),
         }
     }
 
@@ -76,7 +89,7 @@ impl Linear {
             Linear::Dense(l) => l.weight().dims2()?,
             Linear::Quantized(QMatMul::QTensor(q)) => q.shape().dims2()?,
             Linear::Quantized(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => t.dims2()?,
-            Linear::Cpu(w) => (w.rows, w.cols),
+            Linear::Cpu(w) => (w.matrix.rows(), w.matrix.cols()),
         })
     }
 
@@ -92,11 +105,7 @@ impl Linear {
                 let (rows, cols) = q.shape().dims2()?;
                 quantized_rows(&q.data()?, q.dtype(), (rows, cols), ids)
             }
-            Linear::Cpu(w) => match &w.data {
-                CpuData::F32(t) => Ok(t.index_select(ids, 0)?),
-                CpuData::Q4_1(b) => quantized_rows(b, GgmlDType::Q4_1, (w.rows, w.cols), ids),
-                CpuData::Q8_0(b) => quantized_rows(b, GgmlDType::Q8_0, (w.rows, w.cols), ids),
-            },
+            Linear::Cpu(w) => w.rows(ids),
         }
     }
 
@@ -107,46 +116,36 @@ impl Linear {
             (Linear::Quantized(QMatMul::QTensor(a)), Linear::Quantized(QMatMul::QTensor(b))) => {
                 Arc::ptr_eq(a, b)
             }
-            (Linear::Cpu(a), Linear::Cpu(b)) => match (&a.data, &b.data) {
-                (CpuData::Q4_1(x), CpuData::Q4_1(y)) | (CpuData::Q8_0(x), CpuData::Q8_0(y)) => {
-                    Arc::ptr_eq(x, y)
-                }
-                (CpuData::F32(x), CpuData::F32(y)) => x.id() == y.id(),
-                _ => false,
-            },
+            (Linear::Cpu(a), Linear::Cpu(b)) => Arc::ptr_eq(&a.matrix, &b.matrix),
             _ => false,
         }
     }
 
-    /// The same map on our CPU kernels where one fits (f32 dense, Q4_1, Q8_0
-    /// on the CPU); otherwise unchanged.
+    /// The same map on our CPU kernels where one fits (f32 dense, or any
+    /// ggml type the kernels know, on the CPU); otherwise unchanged.
     pub fn into_cpu_kernels(self) -> Result<Self> {
         Ok(match self {
             Linear::Dense(l)
                 if l.weight().device().is_cpu() && l.weight().dtype() == DType::F32 =>
             {
                 let (rows, cols) = l.weight().dims2()?;
+                let w = l.weight().flatten_all()?.to_vec1::<f32>()?;
+                let matrix = kernels::PackedMatrix::from_f32(rows, cols, w)?;
                 Linear::Cpu(CpuWeight {
-                    rows,
-                    cols,
-                    data: CpuData::F32(l.weight().contiguous()?),
+                    matrix: Arc::new(matrix),
                 })
             }
             Linear::Quantized(QMatMul::QTensor(q)) if q.device().is_cpu() => {
-                let (rows, cols) = q.shape().dims2()?;
-                let bytes = || -> Result<Arc<Vec<u8>>> { Ok(Arc::new(q.data()?.into_owned())) };
-                match q.dtype() {
-                    GgmlDType::Q4_1 => Linear::Cpu(CpuWeight {
-                        rows,
-                        cols,
-                        data: CpuData::Q4_1(bytes()?),
-                    }),
-                    GgmlDType::Q8_0 => Linear::Cpu(CpuWeight {
-                        rows,
-                        cols,
-                        data: CpuData::Q8_0(bytes()?),
-                    }),
-                    _ => Linear::Quantized(QMatMul::QTensor(q)),
+                match kernel_format(q.dtype()) {
+                    Some(format) => {
+                        let (rows, cols) = q.shape().dims2()?;
+                        let matrix =
+                            kernels::PackedMatrix::from_ggml(format, rows, cols, &q.data()?)?;
+                        Linear::Cpu(CpuWeight {
+                            matrix: Arc::new(matrix),
+                        })
+                    }
+                    None => Linear::Quantized(QMatMul::QTensor(q)),
                 }
             }
             other => other,
@@ -161,10 +160,7 @@ impl Linear {
             Linear::Quantized(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => {
                 t.elem_count() * t.dtype().size_in_bytes()
             }
-            Linear::Cpu(w) => match &w.data {
-                CpuData::Q4_1(b) | CpuData::Q8_0(b) => b.len(),
-                CpuData::F32(t) => t.elem_count() * 4,
-            },
+            Linear::Cpu(w) => w.matrix.storage_bytes(),
         }
     }
 }
@@ -173,35 +169,33 @@ impl CpuWeight {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims();
         let cols = *dims.last().unwrap_or(&0);
-        if cols != self.cols {
+        if cols != self.matrix.cols() {
             return Err(Error::internal(format!(
                 "linear map expects {} inputs, got shape {dims:?}",
-                self.cols
+                self.matrix.cols()
             )));
         }
         let m = x.elem_count() / cols.max(1);
-        if let CpuData::F32(w) = &self.data {
-            if m > F32_KERNEL_MAX_ROWS {
-                return Ok(candle_nn::Linear::new(w.clone(), None).forward(x)?);
-            }
-        }
         let x = x.to_dtype(DType::F32)?.contiguous()?;
-        let mut out = vec![0f32; m * self.rows];
-        with_f32_slice(&x, |xs| {
-            match &self.data {
-                CpuData::Q4_1(w) => kernels::matmul_q4_1(w, self.rows, self.cols, xs, m, &mut out)?,
-                CpuData::Q8_0(w) => kernels::matmul_q8_0(w, self.rows, self.cols, xs, m, &mut out)?,
-                CpuData::F32(w) => with_f32_slice(w, |ws| {
-                    Ok(kernels::matmul_f32(
-                        ws, self.rows, self.cols, xs, m, &mut out,
-                    )?)
-                })?,
-            };
-            Ok(())
-        })?;
+        let mut out = vec![0f32; m * self.matrix.rows()];
+        with_f32_slice(&x, |xs| Ok(self.matrix.matmul(xs, m, &mut out)?))?;
         let mut shape = dims.to_vec();
-        *shape.last_mut().expect("x has at least one dimension") = self.rows;
+        *shape.last_mut().expect("x has at least one dimension") = self.matrix.rows();
         Ok(Tensor::from_vec(out, shape, x.device())?)
+    }
+
+    /// Rows `ids` `(n,)` dequantized as `(n, in)` (an embedding lookup).
+    fn rows(&self, ids: &Tensor) -> Result<Tensor> {
+        let ids = ids.to_device(&Device::Cpu)?.to_vec1::<u32>()?;
+        let (rows, cols) = (self.matrix.rows(), self.matrix.cols());
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= rows) {
+            return Err(Error::usage(format!(
+                "token id {id} is outside the vocabulary of {rows}"
+            )));
+        }
+        let mut out = vec![0f32; ids.len() * cols];
+        self.matrix.dequantize_rows(&ids, &mut out)?;
+        Ok(Tensor::from_vec(out, (ids.len(), cols), &Device::Cpu)?)
     }
 }
 

@@ -8,6 +8,7 @@ use super::block::Block;
 use super::config::Config;
 use super::embedding::Embedding;
 use super::layout::{self, Site};
+use super::linear::Linear;
 use super::norm::RmsNorm;
 use super::quantize::quantize_linears;
 use super::rope::Ropes;
@@ -89,23 +90,28 @@ impl Model {
         Ok(model)
     }
 
-    /// Moves every linear map that fits onto normscope's CPU kernels; a tied
-    /// head keeps sharing the embedding's bytes.
+    /// Moves every linear map that fits onto normscope's CPU kernels. A tied
+    /// head and the embedding stay one copy: the packed head serves
+    /// embedding lookups too (rows unpacked per token).
     fn use_cpu_kernels(&mut self) -> Result<()> {
         let tied = self.head_shares_embedding();
-        let head_shared = match &mut self.embed {
-            Embedding::Rows(l) => {
-                *l = l.clone().into_cpu_kernels()?;
-                if tied {
-                    self.lm_head = l.clone();
-                }
-                tied
-            }
-            Embedding::Dense(_) => false,
-        };
+        if let Embedding::Rows(l) = &mut self.embed {
+            *l = l.clone().into_cpu_kernels()?;
+        }
         for (site, l) in self.linears_mut() {
-            if !(head_shared && site == Site::Head) {
+            if !(tied && site == Site::Head) {
                 *l = l.clone().into_cpu_kernels()?;
+            }
+        }
+        if tied {
+            match &self.embed {
+                Embedding::Rows(l) => self.lm_head = l.clone(),
+                Embedding::Dense(_) => {
+                    self.lm_head = self.lm_head.clone().into_cpu_kernels()?;
+                    if matches!(self.lm_head, Linear::Cpu(_)) {
+                        self.embed = Embedding::Rows(self.lm_head.clone());
+                    }
+                }
             }
         }
         Ok(())

@@ -47,7 +47,13 @@ pub struct Ropes {
 impl Ropes {
     /// Tables for `cfg`, in `dtype` on `device`.
     pub fn new(cfg: &Config, dtype: DType, device: &Device) -> Result<Self> {
-        let full = Rope::new(cfg, cfg.rope_theta, cfg.rope_scaling.as_ref(), dtype, device)?;
+        let full = Rope::new(
+            cfg,
+            cfg.rope_theta,
+            cfg.rope_scaling.as_ref(),
+            dtype,
+            device,
+        )?;
         let sliding = cfg
             .has_sliding_layers()
             .then(|| Rope::new(cfg, cfg.local_rope_theta, None, dtype, device))
@@ -65,7 +71,11 @@ impl Ropes {
 }
 
 /// The inverse frequencies `1 / theta^(2i/d)`, with llama3 scaling when given.
-pub fn inverse_frequencies(head_dim: usize, theta: f64, scaling: Option<&Llama3Scaling>) -> Vec<f64> {
+pub fn inverse_frequencies(
+    head_dim: usize,
+    theta: f64,
+    scaling: Option<&Llama3Scaling>,
+) -> Vec<f64> {
     let d = head_dim;
     let base = (0..d / 2).map(|i| 1.0 / theta.powf((2 * i) as f64 / d as f64));
     match scaling {
@@ -118,13 +128,19 @@ impl Rope {
 
     /// Tables covering positions `0..end` (grown if needed).
     fn tables(&self, end: usize) -> Result<Arc<Tables>> {
-        let current = self.tables.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let current = self
+            .tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if current.len >= end {
             return Ok(current);
         }
         let mut slot = self.tables.write().unwrap_or_else(|p| p.into_inner());
         if slot.len < end {
-            let len = end.next_multiple_of(GROWTH).min(self.max_positions.max(end));
+            let len = end
+                .next_multiple_of(GROWTH)
+                .min(self.max_positions.max(end));
             *slot = Arc::new(build(&self.inv_freq, len, self.dtype, &self.device)?);
         }
         Ok(slot.clone())
@@ -133,7 +149,13 @@ impl Rope {
     /// Rotates f32 rows laid out `(batch, t, heads, head_dim)` in place, for
     /// positions `start..start + t` (the CPU inference path; same arithmetic
     /// as candle's fused `rope` / `rope_i`).
-    pub fn rotate_in_place(&self, x: &mut [f32], t: usize, heads: usize, start: usize) -> Result<()> {
+    pub fn rotate_in_place(
+        &self,
+        x: &mut [f32],
+        t: usize,
+        heads: usize,
+        start: usize,
+    ) -> Result<()> {
         let tables = self.tables(start + t)?;
         let half = self.inv_freq.len();
         let hd = 2 * half;

@@ -51,5 +51,9 @@ pub fn from_hf_stored(spec: &TensorSpec, stored: Tensor) -> Result<Tensor> {
 /// The model's value -> what a Hugging Face file stores (the inverse of [`from_hf_stored`]).
 pub fn to_hf_stored(spec: &TensorSpec, value: &Tensor) -> Result<Tensor> {
     let k = spec.hf_gain_offset;
-    Ok(if k == 0.0 { value.clone() } else { (value - k)? })
+    Ok(if k == 0.0 {
+        value.clone()
+    } else {
+        (value - k)?
+    })
 }

@@ -142,7 +142,10 @@ impl Model {
         if let Some(bad) = layers.iter().find(|&&l| l >= n) {
             return Err(Error::setting(
                 "skip_layers",
-                format!("{bad}: layer {bad} does not exist (the model has layers 0..{})", n - 1),
+                format!(
+                    "{bad}: layer {bad} does not exist (the model has layers 0..{})",
+                    n - 1
+                ),
             ));
         }
         self.skip = (0..n).map(|l| layers.contains(&l)).collect();

@@ -321,7 +321,7 @@ fn check(s: &TrainSettings) -> Result<()> {
         ));
     }
     for (name, v) in [("grad_clip", s.grad_clip), ("weight_decay", s.weight_decay)] {
-        if !(v >= 0.0) {
+        if v.is_nan() || v < 0.0 {
             return Err(Error::setting(name, format!("{v} must not be negative")));
         }
     }

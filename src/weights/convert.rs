@@ -57,7 +57,10 @@ pub fn convert_gguf(input: &Path, out: &Path, dtype: DType, force: bool) -> Resu
                 _ => {}
             }
         }
-        tensors.insert(spec.hf_name.clone(), to_hf_stored(&spec, &w)?.to_dtype(dtype)?);
+        tensors.insert(
+            spec.hf_name.clone(),
+            to_hf_stored(&spec, &w)?.to_dtype(dtype)?,
+        );
     }
     candle_core::safetensors::save(&tensors, staged.path().join("model.safetensors"))?;
 

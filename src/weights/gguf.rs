@@ -126,7 +126,10 @@ impl TensorSource for GgufSource<'_> {
     }
 
     fn error(&self, spec: &TensorSpec, msg: &str) -> Error {
-        Error::format(&self.file.path, format!("tensor `{}`: {msg}", spec.gguf_name))
+        Error::format(
+            &self.file.path,
+            format!("tensor `{}`: {msg}", spec.gguf_name),
+        )
     }
 
     fn linear(&self, spec: &TensorSpec) -> Result<Linear> {

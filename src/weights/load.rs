@@ -32,11 +32,19 @@ pub struct LoadedModel {
 /// Loads `spec` (see [`resolve`]) for inference in `dtype` on `device`,
 /// checking the cheap tensors for NaN and Inf.
 pub fn load(spec: Option<&str>, device: &Device, dtype: DType) -> Result<LoadedModel> {
-    load_with(spec, &LoadOptions::inference(dtype, device), WeightCheck::Cheap)
+    load_with(
+        spec,
+        &LoadOptions::inference(dtype, device),
+        WeightCheck::Cheap,
+    )
 }
 
 /// Loads `spec` as `opts` asks, scanning the tensors `check` covers for NaN and Inf.
-pub fn load_with(spec: Option<&str>, opts: &LoadOptions, check: WeightCheck) -> Result<LoadedModel> {
+pub fn load_with(
+    spec: Option<&str>,
+    opts: &LoadOptions,
+    check: WeightCheck,
+) -> Result<LoadedModel> {
     let path = resolve(spec)?;
     if path.is_dir() {
         load_folder(&path, opts, check)

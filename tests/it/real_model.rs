@@ -9,8 +9,8 @@ use normscope::weights::{self, fetch, LoadedModel};
 
 use crate::common::{ids, max_abs_diff, normscope, read_ref, refs_dir};
 
-fn default_model() -> &'static fetch::DefaultModel {
-    static PATHS: OnceLock<fetch::DefaultModel> = OnceLock::new();
+fn default_model() -> &'static fetch::FetchedModel {
+    static PATHS: OnceLock<fetch::FetchedModel> = OnceLock::new();
     PATHS.get_or_init(|| fetch::fetch_default().expect("the default model must be fetchable"))
 }
 

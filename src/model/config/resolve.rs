@@ -93,13 +93,13 @@ impl HfConfig {
         }
         let placement = match arch {
             Architecture::Llama => self.normscope.resolve(self.num_hidden_layers)?,
-            Architecture::Gemma3 if self.normscope == PlacementFields::default() => {
-                Placement::Peri
-            }
+            Architecture::Gemma3 if self.normscope == PlacementFields::default() => Placement::Peri,
             Architecture::Gemma3 => {
-                return Err("normscope_norm_placement: Gemma 3 keeps its own (peri) placement; \
+                return Err(
+                    "normscope_norm_placement: Gemma 3 keeps its own (peri) placement; \
                      variants are made from Pre-Norm checkpoints"
-                    .into())
+                        .into(),
+                )
             }
         };
         let cfg = Config {
@@ -118,8 +118,15 @@ impl HfConfig {
             rope_interleaved: false,
             max_position_embeddings,
             tie_word_embeddings: self.tie_word_embeddings.unwrap_or(gemma),
-            bos_token_id: self.bos_token_id.as_ref().and_then(|b| b.to_vec().first().copied()),
-            eos_token_ids: self.eos_token_id.as_ref().map(TokenIds::to_vec).unwrap_or_default(),
+            bos_token_id: self
+                .bos_token_id
+                .as_ref()
+                .and_then(|b| b.to_vec().first().copied()),
+            eos_token_ids: self
+                .eos_token_id
+                .as_ref()
+                .map(TokenIds::to_vec)
+                .unwrap_or_default(),
             placement,
             activation,
             qk_norm: gemma,
@@ -167,7 +174,9 @@ impl HfConfig {
         }
         if let Some(t) = local.and_then(|p| p.rope_type) {
             if t != "default" {
-                return Err(format!("sliding_attention rope type `{t}` is not supported"));
+                return Err(format!(
+                    "sliding_attention rope type `{t}` is not supported"
+                ));
             }
         }
         let scaling = match full.rope_type.as_deref() {

@@ -116,11 +116,21 @@ fn gemma3_transformers4_layout() {
 fn gemma3_transformers5_layout_reads_layer_types_and_nested_rope() {
     let mut v = gemma();
     let o = v.as_object_mut().unwrap();
-    for k in ["rope_theta", "rope_local_base_freq", "_sliding_window_pattern"] {
+    for k in [
+        "rope_theta",
+        "rope_local_base_freq",
+        "_sliding_window_pattern",
+    ] {
         o.remove(k);
     }
     let kinds: Vec<&str> = (0..18)
-        .map(|l| if l % 3 == 2 { "full_attention" } else { "sliding_attention" })
+        .map(|l| {
+            if l % 3 == 2 {
+                "full_attention"
+            } else {
+                "sliding_attention"
+            }
+        })
         .collect();
     v["layer_types"] = serde_json::json!(kinds);
     v["rope_parameters"] = serde_json::json!({
@@ -143,10 +153,22 @@ fn gemma3_round_trips_and_bad_fields_are_named() {
     assert_eq!(c.to_hf("float32").resolve().unwrap(), c);
     for (key, value, says) in [
         ("sliding_window", serde_json::json!(0), "sliding_window"),
-        ("_sliding_window_pattern", serde_json::json!(0), "sliding_window_pattern"),
-        ("final_logit_softcapping", serde_json::json!(30.0), "final_logit_softcapping"),
+        (
+            "_sliding_window_pattern",
+            serde_json::json!(0),
+            "sliding_window_pattern",
+        ),
+        (
+            "final_logit_softcapping",
+            serde_json::json!(30.0),
+            "final_logit_softcapping",
+        ),
         ("hidden_activation", serde_json::json!("relu"), "relu"),
-        ("layer_types", serde_json::json!(["full_attention"]), "layer_types"),
+        (
+            "layer_types",
+            serde_json::json!(["full_attention"]),
+            "layer_types",
+        ),
         ("model_type", serde_json::json!("gemma3"), "gemma3_text"),
     ] {
         let mut v = gemma();
@@ -155,4 +177,3 @@ fn gemma3_round_trips_and_bad_fields_are_named() {
         assert!(err.contains(says), "{key}: {err}");
     }
 }
-

@@ -79,10 +79,16 @@ impl Config {
     /// `p` when block `l` attends fully exactly when `(l + 1) % p == 0`
     /// (how transformers before 4.53 described Gemma 3's blocks).
     fn sliding_window_pattern(&self) -> Option<usize> {
-        let p = self.layer_types.iter().position(|k| *k == AttentionKind::Full)? + 1;
-        let follows = self.layer_types.iter().enumerate().all(|(l, k)| {
-            (*k == AttentionKind::Full) == (l + 1).is_multiple_of(p)
-        });
+        let p = self
+            .layer_types
+            .iter()
+            .position(|k| *k == AttentionKind::Full)?
+            + 1;
+        let follows = self
+            .layer_types
+            .iter()
+            .enumerate()
+            .all(|(l, k)| (*k == AttentionKind::Full) == (l + 1).is_multiple_of(p));
         follows.then_some(p)
     }
 }

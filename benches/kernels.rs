@@ -1,0 +1,74 @@
+//! Matrix-product kernels per weight format: decode (one activation row,
+//! reported as weight bytes streamed per second) and prefill (64 rows,
+//! reported as multiply-adds per second), at SmolLM2's FFN shape
+//! (1536 x 576, down 576 x 1536 for the k-quants) and the tied head
+//! (49152 x 576). Weights are random ggml blocks with sane f16 scales.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use normscope::kernels::{PackedMatrix, WeightFormat};
+
+/// SplitMix64.
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A random `rows x cols` matrix in `format`.
+fn matrix(format: WeightFormat, rows: usize, cols: usize) -> PackedMatrix {
+    let mut seed = 7;
+    let mut bytes: Vec<u8> = (0..format.row_bytes(cols).unwrap() * rows)
+        .map(|_| next(&mut seed) as u8)
+        .collect();
+    let small = half::f16::from_f32(0.01).to_le_bytes();
+    match format {
+        WeightFormat::F32 => bytes
+            .chunks_mut(4)
+            .for_each(|v| v.copy_from_slice(&0.01f32.to_le_bytes())),
+        WeightFormat::F16 => bytes.chunks_mut(2).for_each(|v| v.copy_from_slice(&small)),
+        _ => {
+            let d_at = if format == WeightFormat::Q6_K { 208 } else { 0 };
+            for blk in bytes.chunks_mut(format.block_bytes()) {
+                blk[d_at..d_at + 2].copy_from_slice(&small);
+                blk[2..4].copy_from_slice(&small); // min / dmin where there is one
+            }
+        }
+    }
+    PackedMatrix::from_ggml(format, rows, cols, &bytes).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    for format in WeightFormat::ALL {
+        let k_quant = format.block_values() == 256;
+        let (ffn_rows, ffn_cols) = if k_quant { (576, 1536) } else { (1536, 576) };
+        let mut shapes = vec![("ffn", ffn_rows, ffn_cols)];
+        if !k_quant {
+            shapes.push(("head", 49152, 576));
+        }
+        for (name, rows, cols) in shapes {
+            let w = matrix(format, rows, cols);
+            let mut group = c.benchmark_group(format!("{format}_{name}_{rows}x{cols}"));
+            group.sample_size(20);
+            group.warm_up_time(std::time::Duration::from_millis(300));
+            group.measurement_time(std::time::Duration::from_secs(1));
+            let x = vec![0.5f32; 64 * cols];
+            let mut out = vec![0f32; 64 * rows];
+            group.throughput(Throughput::Bytes(w.storage_bytes() as u64));
+            group.bench_function("decode", |b| {
+                b.iter(|| w.matmul(&x[..cols], 1, &mut out[..rows]).unwrap())
+            });
+            if name == "ffn" {
+                group.throughput(Throughput::Elements((64 * rows * cols) as u64));
+                group.bench_function("prefill_m64", |b| {
+                    b.iter(|| w.matmul(&x, 64, &mut out).unwrap())
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
