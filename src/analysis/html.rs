@@ -4,6 +4,7 @@
 use minijinja::Environment;
 use serde::Serialize;
 
+use super::figure::Figure;
 use super::run::Figures;
 use crate::error::{Error, Result};
 
@@ -24,7 +25,7 @@ impl<'a> ReportModel<'a> {
         let mut v: Vec<f64> = figures
             .layers
             .iter()
-            .map(|l| l.excl0["rel_contrib"].mean)
+            .map(|l| l.excl0[Figure::RelContrib].mean)
             .collect();
         v.sort_by(|a, b| b.total_cmp(a));
         let hot_cut = v.get(v.len() / 4).copied().unwrap_or(f64::INFINITY);
