@@ -98,9 +98,14 @@ Means over tokens, leaving out position 0 of each window (its massive activation
 
 /// Renders the report page.
 pub fn render_report(input: &ReportInput) -> Result<String> {
+    render_template(TEMPLATE, input)
+}
+
+/// Renders the Jinja page `template` (every HTML report uses it) with `input`.
+pub fn render_template(template: &str, input: &impl Serialize) -> Result<String> {
     let mut env = Environment::new();
     minijinja_contrib::add_to_environment(&mut env);
-    env.add_template("report", TEMPLATE)
+    env.add_template("report", template)
         .map_err(|e| Error::usage(format!("report template: {e}")))?;
     env.get_template("report")
         .expect("template was just added")

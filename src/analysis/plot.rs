@@ -118,7 +118,8 @@ const PANELS: [Panel; 6] = [
     },
 ];
 
-fn plot_error(e: impl std::fmt::Debug) -> Error {
+/// A plotters failure as the library's error (every SVG plot uses it).
+pub fn plot_error(e: impl std::fmt::Debug) -> Error {
     Error::usage(format!("cannot draw the plot: {e:?}"))
 }
 

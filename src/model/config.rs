@@ -19,7 +19,8 @@ pub enum TokenIds {
 }
 
 impl TokenIds {
-    fn to_vec(&self) -> Vec<u32> {
+    /// The ids as a list.
+    pub fn to_vec(&self) -> Vec<u32> {
         match self {
             TokenIds::One(id) => vec![*id],
             TokenIds::Many(ids) => ids.clone(),

@@ -287,7 +287,7 @@ fn train_step(
             .collect(),
         tokens: s.batch * s.seq_len,
         seconds: started.elapsed().as_secs_f64(),
-        peak_rss_mib: metrics::peak_rss_mib(),
+        peak_rss_mib: crate::bench::memory::peak_rss_mib(),
     })
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
+use normscope::weights::convert::permute_rows;
 use serde_json::json;
 
 /// Shape of a tiny model.
@@ -169,9 +170,9 @@ impl Tiny {
         for (name, t) in &tensors {
             let g = normscope::weights::gguf::gguf_name(name).unwrap();
             let t = if name.ends_with("q_proj.weight") {
-                permute_rows(t, self.heads)
+                permute_rows(t, self.heads).unwrap()
             } else if name.ends_with("k_proj.weight") {
-                permute_rows(t, self.kv_heads)
+                permute_rows(t, self.kv_heads).unwrap()
             } else {
                 t.clone()
             };
@@ -215,19 +216,6 @@ impl Tiny {
         let mut f = std::fs::File::create(path).unwrap();
         candle_core::quantized::gguf_file::write(&mut f, &md_refs, &t_refs).unwrap();
     }
-}
-
-/// llama.cpp's q/k row permutation (what its converter applies).
-pub fn permute_rows(w: &Tensor, n: usize) -> Tensor {
-    let (rows, cols) = w.dims2().unwrap();
-    w.reshape((n, 2, rows / n / 2, cols))
-        .unwrap()
-        .transpose(1, 2)
-        .unwrap()
-        .contiguous()
-        .unwrap()
-        .reshape((rows, cols))
-        .unwrap()
 }
 
 pub fn write_json(path: &Path, v: &serde_json::Value) {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use normscope::model::placement::PLACEMENT_NAMES as PLACEMENTS;
 use normscope::model::Placement;
 use normscope::variants::metrics::{self, EvalRecord, Record, StepRecord};
 use normscope::variants::{
@@ -13,8 +14,6 @@ use normscope::variants::{
 };
 
 use crate::common::{load, max_abs_diff, normscope, Rng, Tiny};
-
-const PLACEMENTS: [&str; 4] = ["pre", "post", "deepnorm", "lnscale"];
 
 fn tiny_folder(dir: &Path) -> PathBuf {
     Tiny::default().write_folder(&dir.join("tiny"))
