@@ -66,7 +66,7 @@ pub struct FinetuneArgs {
     /// Continue RUN from its last checkpoint with its recorded settings (only --steps may change).
     #[arg(long)]
     pub resume: bool,
-    /// Replace an existing run folder.
+    /// Replace an existing run folder (once the new run has its first checkpoint).
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
 }
