@@ -150,12 +150,16 @@ fn readable_by_all(_mode: u32, parent: &Path) -> Result<std::fs::Permissions> {
     Ok(p)
 }
 
-/// Renames `tmp` to `dest`; an existing `dest` is moved aside first and removed after.
+/// Renames `tmp` to `dest`; an existing `dest` is moved aside first and removed
+/// after (and put back when `tmp` cannot take its place).
 fn replace(tmp: &Path, dest: &Path) -> Result<()> {
     if dest.exists() {
         let old = parent_of(dest).join(format!(".{}.old-{}", file_name(dest), std::process::id()));
         std::fs::rename(dest, &old).map_err(|e| Error::io(dest, e))?;
-        std::fs::rename(tmp, dest).map_err(|e| Error::io(dest, e))?;
+        if let Err(e) = std::fs::rename(tmp, dest) {
+            let _ = std::fs::rename(&old, dest);
+            return Err(Error::io(dest, e));
+        }
         let removed = if old.is_dir() {
             std::fs::remove_dir_all(&old)
         } else {

@@ -1,6 +1,7 @@
 //! A few plain sentences drawn from the figures (never from expectation), for
 //! the report and the terminal.
 
+use super::figure::Figure;
 use super::run::Figures;
 
 /// Sentences on residual growth, deep-block contribution, ablation and the lens.
@@ -10,8 +11,8 @@ pub fn findings(f: &Figures) -> Vec<String> {
     if layers.len() < 3 {
         return out;
     }
-    let norm = |i: usize| layers[i].excl0["norm_h_in"].mean;
-    let rel = |i: usize| layers[i].excl0["rel_contrib"].mean;
+    let norm = |i: usize| layers[i].excl0[Figure::NormHIn].mean;
+    let rel = |i: usize| layers[i].excl0[Figure::RelContrib].mean;
     let (first, last) = (1, layers.len() - 1);
     out.push(format!(
         "Leaving out position 0, the residual norm grows from {:.1} entering block {} to {:.1} entering block {} ({:.1}x).",
@@ -36,13 +37,13 @@ pub fn findings(f: &Figures) -> Vec<String> {
     ));
     let all_zero = layers
         .iter()
-        .map(|l| l.all["norm_h_in"].mean)
+        .map(|l| l.all[Figure::NormHIn].mean)
         .fold(0.0, f64::max);
     if all_zero
         > 4.0
             * layers
                 .iter()
-                .map(|l| l.excl0["norm_h_in"].mean)
+                .map(|l| l.excl0[Figure::NormHIn].mean)
                 .fold(0.0, f64::max)
     {
         out.push(format!(

@@ -4,6 +4,7 @@
 use minijinja::Environment;
 use serde::Serialize;
 
+use super::figure::Figure;
 use super::run::Figures;
 use crate::error::{Error, Result};
 
@@ -24,7 +25,7 @@ impl<'a> ReportModel<'a> {
         let mut v: Vec<f64> = figures
             .layers
             .iter()
-            .map(|l| l.excl0["rel_contrib"].mean)
+            .map(|l| l.excl0[Figure::RelContrib].mean)
             .collect();
         v.sort_by(|a, b| b.total_cmp(a));
         let hot_cut = v.get(v.len() / 4).copied().unwrap_or(f64::INFINITY);
@@ -97,9 +98,14 @@ Means over tokens, leaving out position 0 of each window (its massive activation
 
 /// Renders the report page.
 pub fn render_report(input: &ReportInput) -> Result<String> {
+    render_template(TEMPLATE, input)
+}
+
+/// Renders the Jinja page `template` (every HTML report uses it) with `input`.
+pub fn render_template(template: &str, input: &impl Serialize) -> Result<String> {
     let mut env = Environment::new();
     minijinja_contrib::add_to_environment(&mut env);
-    env.add_template("report", TEMPLATE)
+    env.add_template("report", template)
         .map_err(|e| Error::usage(format!("report template: {e}")))?;
     env.get_template("report")
         .expect("template was just added")

@@ -72,7 +72,8 @@ impl LogitLens {
         let neg_entropy: Vec<f32> = (&p * &log_p)?.sum(D::Minus1)?.to_vec1()?;
         let t = final_top1.len();
         for (layer, h) in capture.outputs {
-            let lens_logits = model.logits(&model.norm.forward(&h, false)?)?.i(0)?; // (t, V)
+            let normed = model.norm.forward(&h, model.differentiable)?;
+            let lens_logits = model.logits(&normed)?.i(0)?.to_dtype(DType::F32)?; // (t, V)
             let log_q = candle_nn::ops::log_softmax(&lens_logits, D::Minus1)?;
             let cross: Vec<f32> = (&p * &log_q)?.sum(D::Minus1)?.to_vec1()?;
             let top1: Vec<u32> = log_q.argmax(D::Minus1)?.to_vec1()?;

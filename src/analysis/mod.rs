@@ -2,6 +2,7 @@
 //! perplexity and ablation, and their output as tables, CSV, SVG plots and an
 //! HTML report.
 
+pub mod figure;
 pub mod findings;
 pub mod html;
 pub mod lens;
@@ -12,4 +13,5 @@ pub mod run;
 pub mod stats;
 pub mod table;
 
+pub use figure::{Figure, PerFigure};
 pub use run::{analyze, AnalyzeOptions, Figures};

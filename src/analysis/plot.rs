@@ -3,6 +3,7 @@
 
 use plotters::prelude::*;
 
+use super::figure::Figure;
 use super::run::Figures;
 use crate::error::{Error, Result};
 
@@ -28,7 +29,7 @@ struct Panel {
     curves: fn(&Figures) -> Vec<(&'static str, Points)>,
 }
 
-fn per_layer(f: &Figures, view_excl0: bool, key: &str) -> Points {
+fn per_layer(f: &Figures, view_excl0: bool, key: Figure) -> Points {
     f.layers
         .iter()
         .map(|l| {
@@ -44,6 +45,14 @@ fn per_layer(f: &Figures, view_excl0: bool, key: &str) -> Points {
         .collect()
 }
 
+/// A figure's curve over tokens after position 0 and over all tokens.
+fn both_views(f: &Figures, key: Figure) -> Vec<(&'static str, Points)> {
+    vec![
+        ("excl. pos 0", per_layer(f, true, key)),
+        ("all tokens", per_layer(f, false, key)),
+    ]
+}
+
 const PANELS: [Panel; 6] = [
     Panel {
         title: "Relative contribution ||h_out - h_in|| / ||h_in||",
@@ -51,12 +60,7 @@ const PANELS: [Panel; 6] = [
         log: true,
         bars: false,
         legend: SeriesLabelPosition::UpperRight,
-        curves: |f| {
-            vec![
-                ("excl. pos 0", per_layer(f, true, "rel_contrib")),
-                ("all tokens", per_layer(f, false, "rel_contrib")),
-            ]
-        },
+        curves: |f| both_views(f, Figure::RelContrib),
     },
     Panel {
         title: "Residual norm ||h_in|| entering each block",
@@ -64,12 +68,7 @@ const PANELS: [Panel; 6] = [
         log: true,
         bars: false,
         legend: SeriesLabelPosition::LowerRight,
-        curves: |f| {
-            vec![
-                ("excl. pos 0", per_layer(f, true, "norm_h_in")),
-                ("all tokens", per_layer(f, false, "norm_h_in")),
-            ]
-        },
+        curves: |f| both_views(f, Figure::NormHIn),
     },
     Panel {
         title: "Block influence 1 - cos(h_in, h_out)",
@@ -77,12 +76,7 @@ const PANELS: [Panel; 6] = [
         log: false,
         bars: false,
         legend: SeriesLabelPosition::UpperRight,
-        curves: |f| {
-            vec![
-                ("excl. pos 0", per_layer(f, true, "bi")),
-                ("all tokens", per_layer(f, false, "bi")),
-            ]
-        },
+        curves: |f| both_views(f, Figure::Bi),
     },
     Panel {
         title: "Sublayer shares: ||a|| / ||h_in|| and ||m|| / ||h_mid|| (excl. pos 0)",
@@ -92,8 +86,8 @@ const PANELS: [Panel; 6] = [
         legend: SeriesLabelPosition::UpperRight,
         curves: |f| {
             vec![
-                ("attention", per_layer(f, true, "attn_ratio")),
-                ("MLP", per_layer(f, true, "mlp_ratio")),
+                ("attention", per_layer(f, true, Figure::AttnRatio)),
+                ("MLP", per_layer(f, true, Figure::MlpRatio)),
             ]
         },
     },
@@ -124,7 +118,8 @@ const PANELS: [Panel; 6] = [
     },
 ];
 
-fn plot_error(e: impl std::fmt::Debug) -> Error {
+/// A plotters failure as the library's error (every SVG plot uses it).
+pub fn plot_error(e: impl std::fmt::Debug) -> Error {
     Error::usage(format!("cannot draw the plot: {e:?}"))
 }
 

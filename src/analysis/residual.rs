@@ -7,41 +7,18 @@
 //! 1 - cos (ShortGPT) and angular distance arccos(cos) / pi, for the block and
 //! for each sublayer.
 
-use std::collections::BTreeMap;
-
 use candle_core::{DType, Tensor, D};
 
+use super::figure::{Figure, PerFigure};
 use super::stats::{Running, Stat};
 use crate::error::Result;
 use crate::model::Observer;
 
-/// Names of the per-block figures, in table order (the JSON keys).
-pub const FIGURES: [&str; 18] = [
-    "norm_h_in",
-    "norm_attn",
-    "norm_h_mid",
-    "norm_mlp",
-    "norm_h_out",
-    "norm_delta",
-    "rel_contrib",
-    "attn_ratio",
-    "mlp_ratio",
-    "cos",
-    "attn_cos",
-    "mlp_cos",
-    "bi",
-    "attn_bi",
-    "mlp_bi",
-    "angular",
-    "attn_angular",
-    "mlp_angular",
-];
-
 /// Figures of one block, over all tokens and over tokens after position 0.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct LayerAcc {
-    all: [Running; FIGURES.len()],
-    excl0: [Running; FIGURES.len()],
+    all: PerFigure<Running>,
+    excl0: PerFigure<Running>,
 }
 
 /// Per-token values kept when asked (`--per-token`).
@@ -61,15 +38,15 @@ pub struct LayerFigures {
     /// Block index.
     pub layer: usize,
     /// Every figure over all tokens.
-    pub all: BTreeMap<&'static str, Stat>,
+    pub all: PerFigure<Stat>,
     /// Every figure over tokens after position 0 of each window.
-    pub excl0: BTreeMap<&'static str, Stat>,
+    pub excl0: PerFigure<Stat>,
     /// Per-token values, when kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_token: Option<PerToken>,
 }
 
-/// Observer that accumulates [`FIGURES`] for every block.
+/// Observer that accumulates every [`Figure`] for every block.
 pub struct ResidualObserver {
     layers: Vec<Option<LayerAcc>>,
     per_token: Option<Vec<PerToken>>,
@@ -101,17 +78,10 @@ impl ResidualObserver {
             .enumerate()
             .filter_map(|(l, acc)| {
                 let acc = acc.as_ref()?;
-                let map = |r: &[Running; FIGURES.len()]| {
-                    FIGURES
-                        .iter()
-                        .zip(r.iter())
-                        .map(|(n, r)| (*n, r.stat()))
-                        .collect()
-                };
                 Some(LayerFigures {
                     layer: l,
-                    all: map(&acc.all),
-                    excl0: map(&acc.excl0),
+                    all: acc.all.map(Running::stat),
+                    excl0: acc.excl0.map(Running::stat),
                     per_token: self.per_token.as_ref().map(|p| p[l].clone()),
                 })
             })
@@ -184,22 +154,19 @@ impl Observer for ResidualObserver {
         )?
         .to_dtype(DType::F64)?
         .to_vec2::<f64>()?;
-        let acc = self.layers[layer].get_or_insert_with(|| LayerAcc {
-            all: [Running::default(); FIGURES.len()],
-            excl0: [Running::default(); FIGURES.len()],
-        });
+        let acc = self.layers[layer].get_or_insert_with(LayerAcc::default);
         for j in 0..rows[0].len() {
             let f = token_figures(&rows, j);
-            for (k, v) in f.iter().enumerate() {
+            for (k, v) in f.iter() {
                 acc.all[k].push(*v);
                 if j > 0 {
                     acc.excl0[k].push(*v);
                 }
             }
             if let Some(p) = self.per_token.as_mut() {
-                p[layer].norm_h_out.push(f[4]);
-                p[layer].cos.push(f[9]);
-                p[layer].rel_contrib.push(f[6]);
+                p[layer].norm_h_out.push(f[Figure::NormHOut]);
+                p[layer].cos.push(f[Figure::Cos]);
+                p[layer].rel_contrib.push(f[Figure::RelContrib]);
             }
         }
         Ok(())
@@ -218,8 +185,8 @@ impl Observer for ResidualObserver {
     }
 }
 
-/// The [`FIGURES`] of token `j` from the squared norms and dot products.
-fn token_figures(rows: &[Vec<f64>], j: usize) -> [f64; FIGURES.len()] {
+/// Every [`Figure`] of token `j` from the squared norms and dot products.
+fn token_figures(rows: &[Vec<f64>], j: usize) -> PerFigure<f64> {
     let [n_in, n_a, n_mid, n_m, n_out, n_delta] =
         [0, 1, 2, 3, 4, 5].map(|r| rows[r][j].max(0.0).sqrt());
     let (d_in_out, d_in_mid, d_mid_out) = (rows[6][j], rows[7][j], rows[8][j]);
@@ -235,24 +202,24 @@ fn token_figures(rows: &[Vec<f64>], j: usize) -> [f64; FIGURES.len()] {
     let ca = cos(d_in_mid, n_in, n_mid);
     let cm = cos(d_mid_out, n_mid, n_out);
     let ang = |c: f64| c.acos() / std::f64::consts::PI;
-    [
-        n_in,
-        n_a,
-        n_mid,
-        n_m,
-        n_out,
-        n_delta,
-        ratio(n_delta, n_in),
-        ratio(n_a, n_in),
-        ratio(n_m, n_mid),
-        c,
-        ca,
-        cm,
-        1.0 - c,
-        1.0 - ca,
-        1.0 - cm,
-        ang(c),
-        ang(ca),
-        ang(cm),
-    ]
+    PerFigure::from_fn(|f| match f {
+        Figure::NormHIn => n_in,
+        Figure::NormAttn => n_a,
+        Figure::NormHMid => n_mid,
+        Figure::NormMlp => n_m,
+        Figure::NormHOut => n_out,
+        Figure::NormDelta => n_delta,
+        Figure::RelContrib => ratio(n_delta, n_in),
+        Figure::AttnRatio => ratio(n_a, n_in),
+        Figure::MlpRatio => ratio(n_m, n_mid),
+        Figure::Cos => c,
+        Figure::AttnCos => ca,
+        Figure::MlpCos => cm,
+        Figure::Bi => 1.0 - c,
+        Figure::AttnBi => 1.0 - ca,
+        Figure::MlpBi => 1.0 - cm,
+        Figure::Angular => ang(c),
+        Figure::AttnAngular => ang(ca),
+        Figure::MlpAngular => ang(cm),
+    })
 }

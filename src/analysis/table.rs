@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::residual::FIGURES;
+use super::figure::Figure;
 use super::run::Figures;
 
 /// Which token set a table shows.
@@ -37,18 +37,18 @@ pub fn render_table(f: &Figures, view: View) -> String {
             View::All => &layer.all,
             View::Excl0 => &layer.excl0,
         };
-        let g = |k: &str| m[k].mean;
+        let g = |k: Figure| m[k].mean;
         let _ = write!(
             out,
             "{:>5} {:>10.2} {:>9.4} {:>8.4} {:>8.4} {:>8.4} {:>7.4} {:>8.4}",
             layer.layer,
-            g("norm_h_in"),
-            g("rel_contrib"),
-            g("attn_ratio"),
-            g("mlp_ratio"),
-            g("cos"),
-            g("bi"),
-            g("angular")
+            g(Figure::NormHIn),
+            g(Figure::RelContrib),
+            g(Figure::AttnRatio),
+            g(Figure::MlpRatio),
+            g(Figure::Cos),
+            g(Figure::Bi),
+            g(Figure::Angular)
         );
         if let Some(l) = lens.and_then(|l| l.iter().find(|x| x.layer == layer.layer)) {
             let kl = if view == View::All {
@@ -77,7 +77,7 @@ pub fn render_table(f: &Figures, view: View) -> String {
 pub fn render_csv(f: &Figures) -> String {
     let mut header = vec!["layer".to_string()];
     for view in ["all", "excl0"] {
-        for k in FIGURES {
+        for k in Figure::ALL {
             header.push(format!("{k}_{view}_mean"));
             header.push(format!("{k}_{view}_std"));
         }
@@ -101,9 +101,9 @@ pub fn render_csv(f: &Figures) -> String {
     for layer in &f.layers {
         let mut row = vec![layer.layer.to_string()];
         for m in [&layer.all, &layer.excl0] {
-            for k in FIGURES {
-                row.push(m[k].mean.to_string());
-                row.push(m[k].std.to_string());
+            for (_, s) in m.iter() {
+                row.push(s.mean.to_string());
+                row.push(s.std.to_string());
             }
         }
         if let Some(lens) = &f.lens {

@@ -8,6 +8,11 @@ pub fn peak_rss_bytes() -> Option<u64> {
     status_kib("VmHWM:").map(|k| k * 1024)
 }
 
+/// Peak resident set size in MiB (`VmHWM`), 0 where `/proc` is missing.
+pub fn peak_rss_mib() -> f64 {
+    peak_rss_bytes().map_or(0.0, |b| b as f64 / (1u64 << 20) as f64)
+}
+
 /// Resets the peak resident set size to the current one (Linux: writes `5`
 /// to `/proc/self/clear_refs`); false when that is not possible. Memory
 /// that mimalloc (the binary's allocator) still holds from loading is given
@@ -84,6 +89,7 @@ mod tests {
         assert!(read_bandwidth_gb_per_s(1 << 20, 2, 2) > 0.0);
         if cfg!(target_os = "linux") {
             assert!(peak_rss_bytes().unwrap() > 1 << 20);
+            assert_eq!(peak_rss_mib(), peak_rss_bytes().unwrap() as f64 / 1048576.0);
             assert!(status_kib("VmRSS:").unwrap() > 0);
         }
     }

@@ -4,9 +4,10 @@
 
 use std::time::{Instant, SystemTime};
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
+use crate::generate::argmax;
 use crate::model::Model;
 
 /// One benchmark test, named as llama-bench names them (`pp512`, `tg128`).
@@ -102,7 +103,7 @@ fn run_once(model: &Model, test: Test) -> Result<(u64, Option<u64>)> {
             let logits = model.forward_last(&ids, Some(&mut cache))?; // (1, vocab)
             device.synchronize()?;
             let prefill = t0.elapsed();
-            std::hint::black_box(greedy(&logits)?);
+            std::hint::black_box(argmax(&logits)?);
             Ok((nanos(prefill), Some(nanos(t0.elapsed()))))
         }
         Test::Generate(n) => {
@@ -122,11 +123,7 @@ fn run_once(model: &Model, test: Test) -> Result<(u64, Option<u64>)> {
 /// Decodes one token and returns the greedy next id (which waits for the device).
 fn step(model: &Model, device: &Device, id: u32, cache: &mut crate::model::KvState) -> Result<u32> {
     let ids = Tensor::new(&[[id]], device)?; // (1, 1)
-    greedy(&model.forward_last(&ids, Some(cache))?)
-}
-
-fn greedy(logits: &Tensor) -> Result<u32> {
-    Ok(logits.argmax(D::Minus1)?.squeeze(0)?.to_scalar::<u32>()?)
+    argmax(&model.forward_last(&ids, Some(cache))?)
 }
 
 fn nanos(d: std::time::Duration) -> u64 {

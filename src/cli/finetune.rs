@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValuesParser;
 use clap::Args;
+use normscope::model::placement::PLACEMENT_NAMES;
 use normscope::variants::metrics::{EvalRecord, StepRecord};
 use normscope::variants::{finetune, Progress, RunInfo, Start, TrainSettings};
 
@@ -11,7 +13,7 @@ use super::{print_json, Common};
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
     /// Norm placement to fine-tune (a Pre-Norm --model is converted first, as `variant` does).
-    #[arg(long, value_parser = ["pre", "post", "deepnorm", "lnscale"], required_unless_present = "resume")]
+    #[arg(long, value_parser = PossibleValuesParser::new(PLACEMENT_NAMES), required_unless_present = "resume")]
     pub variant: Option<String>,
     /// UTF-8 training text (its last --heldout fraction is held out).
     #[arg(long, default_value = "data/genesis-kjv.txt")]
@@ -64,7 +66,7 @@ pub struct FinetuneArgs {
     /// Continue RUN from its last checkpoint with its recorded settings (only --steps may change).
     #[arg(long)]
     pub resume: bool,
-    /// Replace an existing run folder.
+    /// Replace an existing run folder (once the new run has its first checkpoint).
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
 }
@@ -162,7 +164,7 @@ pub fn run(common: &Common, args: FinetuneArgs) -> anyhow::Result<()> {
         return print_json(&serde_json::json!({
             "run": args.out, "checkpoint": checkpoint, "settings": info.settings,
             "seconds": secs, "seconds_per_step": per_step,
-            "peak_rss_mib": normscope::variants::metrics::peak_rss_mib(),
+            "peak_rss_mib": normscope::bench::memory::peak_rss_mib(),
             "last_eval": progress.last_eval,
         }));
     }

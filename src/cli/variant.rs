@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValuesParser;
 use clap::Args;
 use normscope::device::parse_dtype;
-use normscope::model::placement::PlacementFields;
+use normscope::model::placement::{PlacementFields, PLACEMENT_NAMES};
 use normscope::model::Placement;
 use normscope::variants::checkpoint::write_variant;
 
@@ -13,7 +14,9 @@ use super::{print_json, Common};
 #[derive(Debug, Args)]
 pub struct VariantArgs {
     /// The norm placement of the new checkpoint.
-    #[arg(long, value_parser = ["post", "deepnorm", "lnscale"])]
+    #[arg(long, value_parser = PossibleValuesParser::new(
+        PLACEMENT_NAMES.into_iter().filter(|&n| n != Placement::Pre.name())
+    ))]
     pub kind: String,
     /// The Hugging Face folder to write.
     #[arg(long)]

@@ -151,7 +151,13 @@ pub fn generate(
     })
 }
 
-/// The id of the largest logit of a `(vocab,)` tensor.
+/// The greedy pick: the id of the largest logit of one row of logits,
+/// `(vocab,)` or `(1, vocab)`.
 pub fn argmax(logits: &Tensor) -> Result<u32> {
-    Ok(logits.argmax(D::Minus1)?.to_scalar::<u32>()?)
+    let row = if logits.rank() == 2 {
+        logits.squeeze(0)?
+    } else {
+        logits.clone()
+    };
+    Ok(row.argmax(D::Minus1)?.to_scalar::<u32>()?)
 }

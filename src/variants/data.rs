@@ -6,6 +6,7 @@
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
 
 /// The training tokens and the held-out tail.
 #[derive(Debug, Clone)]
@@ -45,25 +46,14 @@ pub fn split(ids: &[u32], heldout_frac: f64, seq_len: usize) -> Result<Split> {
     })
 }
 
-/// SplitMix64: a tiny, well-mixed PRNG (Steele, Lea and Flood, 2014).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// Start positions of step `step`'s `batch` windows of `seq_len + 1` tokens
 /// in a stream of `n` tokens; a function of (seed, step) only.
 pub fn batch_starts(seed: u64, step: usize, batch: usize, n: usize, seq_len: usize) -> Vec<usize> {
-    let mut rng = SplitMix(seed ^ (step as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut rng = SplitMix64::new(seed ^ (step as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
     let range = (n - seq_len) as u64; // starts 0..=n - seq_len - 1
-    (0..batch).map(|_| (rng.next() % range) as usize).collect()
+    (0..batch)
+        .map(|_| (rng.next_u64() % range) as usize)
+        .collect()
 }
 
 /// Inputs and next-token targets `(batch, seq_len)` for `starts`.

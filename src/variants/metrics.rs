@@ -96,13 +96,3 @@ pub fn append(file: &mut std::fs::File, path: &Path, record: &Record) -> Result<
         .and_then(|_| file.flush())
         .map_err(|e| Error::io(path, e))
 }
-
-/// Peak resident set size of this process in MiB (`VmHWM`; 0 where unknown).
-pub fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}

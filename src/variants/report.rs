@@ -2,12 +2,13 @@
 //! curves and of per-block relative contribution before and after
 //! fine-tuning, in one self-contained HTML page.
 
-use minijinja::Environment;
 use plotters::prelude::*;
 use serde::Serialize;
 
 use super::compare::RunSummary;
-use crate::error::{Error, Result};
+use crate::analysis::html::render_template;
+use crate::analysis::plot::plot_error;
+use crate::error::Result;
 
 /// A curve: legend, points, dashed or solid, and its colour index.
 struct Curve {
@@ -15,10 +16,6 @@ struct Curve {
     points: Vec<(f64, f64)>,
     dashed: bool,
     color: usize,
-}
-
-fn plot_error(e: impl std::fmt::Debug) -> Error {
-    Error::usage(format!("cannot draw the plot: {e:?}"))
 }
 
 /// One panel of curves; `log` plots log10(y) with the ticks labelled in y.
@@ -196,16 +193,12 @@ code { background: #f6f6f6; padding: 2px 4px; }
 /// The whole page for `runs`, made by `command`.
 pub fn render_html(runs: &[RunSummary], command: &str) -> Result<String> {
     let svg = render_svg(runs)?;
-    let mut env = Environment::new();
-    minijinja_contrib::add_to_environment(&mut env);
-    env.add_template("compare", TEMPLATE)
-        .map_err(|e| Error::usage(format!("report template: {e}")))?;
-    env.get_template("compare")
-        .expect("template was just added")
-        .render(minijinja::Value::from(minijinja::value::Serde(&Page {
+    render_template(
+        TEMPLATE,
+        &Page {
             command,
             runs,
             svg: &svg,
-        })))
-        .map_err(|e| Error::usage(format!("cannot render the report: {e}")))
+        },
+    )
 }

@@ -7,6 +7,11 @@
 //! RUN/checkpoint/optimizer.safetensors  AdamW's moments (m.NAME, v.NAME)
 //! RUN/checkpoint/trainer_state.json     {"step": N}
 //! ```
+//!
+//! A new run is written beside RUN (`.RUN.partial-*`) and moved into place
+//! when its first checkpoint is complete; only then does it replace a
+//! previous run. An interrupt or a failure before that leaves the previous
+//! run, or no folder where there was none, as it was.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,34 +24,54 @@ use super::optim::AdamW;
 use super::train::RunInfo;
 use crate::error::{Error, Result};
 use crate::model::Config;
-use crate::output::write_atomic;
+use crate::output::{write_atomic, StagedDir};
 
-/// Paths inside one run folder.
+/// Paths inside one run folder, and the writing of a run.
 pub struct RunFiles {
     root: PathBuf,
+    /// metrics.jsonl, open for appending (closed before the staged run moves).
+    log: Option<std::fs::File>,
+    /// A new run's folder until its first checkpoint moves it to `root`.
+    staged: Option<StagedDir>,
 }
 
 impl RunFiles {
-    /// The run folder `root`.
+    /// The existing run folder `root`.
     pub fn new(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),
+            log: None,
+            staged: None,
         }
+    }
+
+    /// A new run for the folder `root`, staged beside it until its first
+    /// checkpoint; an existing run there is replaced then, and only with `force`.
+    pub fn stage(root: &Path, force: bool) -> Result<Self> {
+        Ok(Self {
+            staged: Some(StagedDir::new(root, force)?),
+            ..Self::new(root)
+        })
+    }
+
+    /// The folder written now: the staged one, or the run folder itself.
+    fn dir(&self) -> &Path {
+        self.staged.as_ref().map_or(&self.root, |s| s.path())
     }
 
     /// RUN/run.json.
     pub fn info(&self) -> PathBuf {
-        self.root.join("run.json")
+        self.dir().join("run.json")
     }
 
     /// RUN/metrics.jsonl.
     pub fn metrics(&self) -> PathBuf {
-        self.root.join("metrics.jsonl")
+        self.dir().join("metrics.jsonl")
     }
 
     /// RUN/checkpoint.
     pub fn checkpoint(&self) -> PathBuf {
-        self.root.join("checkpoint")
+        self.dir().join("checkpoint")
     }
 
     fn state(&self) -> PathBuf {
@@ -86,10 +111,11 @@ impl RunFiles {
             .map_err(|e| Error::format(&path, e.to_string()))
     }
 
-    /// Writes run.json and opens metrics.jsonl for appending, keeping only the
-    /// records up to step `done` (a resumed run redoes the steps after it).
-    pub fn open_metrics(&self, info: &RunInfo, done: usize) -> Result<std::fs::File> {
-        std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+    /// Writes run.json and starts metrics.jsonl, keeping only the records up
+    /// to step `done` (a resumed run redoes the steps after it).
+    pub fn open_metrics(&mut self, info: &RunInfo, done: usize) -> Result<()> {
+        let dir = self.dir().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let json = serde_json::to_string_pretty(info).expect("run info serializes");
         write_atomic(&self.info(), json.as_bytes(), true)?;
         let path = self.metrics();
@@ -105,17 +131,30 @@ impl RunFiles {
             .iter()
             .map(|r| serde_json::to_string(r).expect("records serialize") + "\n")
             .collect();
-        write_atomic(&path, text.as_bytes(), true)?;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))
+        self.log = None;
+        write_atomic(&path, text.as_bytes(), true)
+    }
+
+    /// Appends one record to metrics.jsonl and flushes it.
+    pub fn append(&mut self, record: &Record) -> Result<()> {
+        let path = self.metrics();
+        let log = match &mut self.log {
+            Some(log) => log,
+            None => self.log.insert(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| Error::io(&path, e))?,
+            ),
+        };
+        metrics::append(log, &path, record)
     }
 
     /// Replaces RUN/checkpoint atomically with the weights, config, tokenizer
-    /// files (from `source`), optimizer state and step.
+    /// files (from `source`), optimizer state and step. The first checkpoint
+    /// of a new run then moves the whole run into place.
     pub fn save_checkpoint(
-        &self,
+        &mut self,
         tensors: &HashMap<String, Tensor>,
         cfg: &Config,
         source: &Path,
@@ -136,6 +175,11 @@ impl RunFiles {
                 let json = serde_json::json!({ "step": step, "optimizer_steps": opt.steps() });
                 std::fs::write(&state, json.to_string()).map_err(|e| Error::io(&state, e))
             },
-        )
+        )?;
+        if let Some(staged) = self.staged.take() {
+            self.log = None;
+            staged.commit()?;
+        }
+        Ok(self.checkpoint())
     }
 }

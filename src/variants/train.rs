@@ -11,7 +11,7 @@ use candle_nn::ParamsAdamW;
 use serde::{Deserialize, Serialize};
 
 use super::data::{batch, batch_starts, heldout_windows, split};
-use super::metrics::{self, EvalRecord, Record, StepRecord};
+use super::metrics::{EvalRecord, Record, StepRecord};
 use super::optim::AdamW;
 use super::trainable::Trainable;
 use super::transform::{make_variant, model_tensors};
@@ -86,7 +86,8 @@ pub struct RunInfo {
 
 /// How a run starts.
 pub enum Start {
-    /// A new run in an empty (or, with `force`, emptied) folder.
+    /// A new run in an absent or empty folder; with `force`, one that replaces
+    /// the run there once its first checkpoint is complete.
     Fresh(TrainSettings, bool),
     /// From the run's last checkpoint, optionally with a new total of steps.
     Resume(Option<usize>),
@@ -125,23 +126,20 @@ pub fn finetune(
     device: &Device,
     progress: &mut dyn Progress,
 ) -> Result<RunInfo> {
-    let files = RunFiles::new(run);
-    let (settings, source, done) = match start {
+    let (settings, source, done, mut files) = match start {
         Start::Fresh(s, force) => {
-            crate::output::check_writable(run, force)?;
-            if run.exists() {
-                std::fs::remove_dir_all(run).map_err(|e| Error::io(run, e))?;
-            }
+            let files = RunFiles::stage(run, force)?;
             let src = weights::resolve(s.model.as_deref())?;
-            (s, src, 0)
+            (s, src, 0, files)
         }
         Start::Resume(steps) => {
+            let files = RunFiles::new(run);
             let mut info = files.read_info()?;
             if let Some(n) = steps {
                 info.settings.steps = n;
             }
             let done = files.read_state()?;
-            (info.settings, files.checkpoint(), done)
+            (info.settings, files.checkpoint(), done, files)
         }
     };
     check(&settings)?;
@@ -187,17 +185,14 @@ pub fn finetune(
         heldout_tokens: data.heldout.len(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let mut log = files.open_metrics(&info, done)?;
+    files.open_metrics(&info, done)?;
     progress.started(&info, done + 1);
     let windows = heldout_windows(&data.heldout, settings.seq_len, settings.eval_tokens);
     if done == 0 {
         let r = net.evaluate(0, &windows)?;
         progress.eval(&r);
-        metrics::append(&mut log, &files.metrics(), &Record::Eval(r))?;
+        files.append(&Record::Eval(r))?;
     }
-    let save = |net: &Trainable, opt: &AdamW, step: usize| {
-        files.save_checkpoint(&net.tensors(), &cfg, &source, opt, step)
-    };
     for step in done + 1..=settings.steps {
         let started = std::time::Instant::now();
         opt.set_learning_rate(learning_rate(&settings, step));
@@ -220,15 +215,15 @@ pub fn finetune(
             loss.to_scalar::<f32>()? as f64,
             started,
         )?;
-        metrics::append(&mut log, &files.metrics(), &Record::Step(record.clone()))?;
+        files.append(&Record::Step(record.clone()))?;
         let keep_going = progress.step(&record);
         if step % settings.eval_every == 0 || step == settings.steps {
             let r = net.evaluate(step, &windows)?;
             progress.eval(&r);
-            metrics::append(&mut log, &files.metrics(), &Record::Eval(r))?;
+            files.append(&Record::Eval(r))?;
         }
         if step % settings.save_every == 0 || step == settings.steps || !keep_going {
-            save(&net, &opt, step)?;
+            files.save_checkpoint(&net.tensors(), &cfg, &source, &opt, step)?;
         }
         if !keep_going {
             break;
@@ -292,7 +287,7 @@ fn train_step(
             .collect(),
         tokens: s.batch * s.seq_len,
         seconds: started.elapsed().as_secs_f64(),
-        peak_rss_mib: metrics::peak_rss_mib(),
+        peak_rss_mib: crate::bench::memory::peak_rss_mib(),
     })
 }
 

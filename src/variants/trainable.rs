@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use candle_core::{DType, Device, Tensor, Var};
 
 use super::metrics::EvalRecord;
-use crate::analysis::{analyze, AnalyzeOptions};
+use crate::analysis::{analyze, AnalyzeOptions, Figure};
 use crate::error::{Error, Result};
 use crate::model::layout::TensorSpec;
 use crate::model::source::{from_hf_stored, TensorSource};
@@ -130,15 +130,15 @@ impl Trainable {
         let ppl = figures
             .perplexity
             .ok_or_else(|| Error::usage("no held-out tokens to evaluate"))?;
-        let per_layer = |key: &str| figures.layers.iter().map(|l| l.excl0[key].mean).collect();
+        let per_layer = |key: Figure| figures.layers.iter().map(|l| l.excl0[key].mean).collect();
         Ok(EvalRecord {
             step,
             heldout_loss: ppl.ln(),
             heldout_ppl: ppl,
             tokens: figures.predicted_tokens,
-            rel_contrib: per_layer("rel_contrib"),
-            attn_ratio: per_layer("attn_ratio"),
-            mlp_ratio: per_layer("mlp_ratio"),
+            rel_contrib: per_layer(Figure::RelContrib),
+            attn_ratio: per_layer(Figure::AttnRatio),
+            mlp_ratio: per_layer(Figure::MlpRatio),
         })
     }
 }

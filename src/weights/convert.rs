@@ -17,9 +17,21 @@ use crate::output::StagedDir;
 /// Undoes llama.cpp's row permutation of `attn_q` / `attn_k` for interleaved RoPE:
 /// `w.reshape(n, head_dim/2, 2, cols).swapaxes(1, 2).reshape(rows, cols)`.
 pub fn unpermute_rows(w: &Tensor, n_heads: usize) -> Result<Tensor> {
+    let head_dim = w.dim(0)? / n_heads;
+    swap_row_axes(w, n_heads, head_dim / 2, 2)
+}
+
+/// llama.cpp's row permutation of `attn_q` / `attn_k` (what its converter
+/// applies): `w.reshape(n, 2, head_dim/2, cols).swapaxes(1, 2).reshape(rows, cols)`.
+pub fn permute_rows(w: &Tensor, n_heads: usize) -> Result<Tensor> {
+    let head_dim = w.dim(0)? / n_heads;
+    swap_row_axes(w, n_heads, 2, head_dim / 2)
+}
+
+/// `w.reshape(n, a, b, cols).swapaxes(1, 2).reshape(rows, cols)`.
+fn swap_row_axes(w: &Tensor, n: usize, a: usize, b: usize) -> Result<Tensor> {
     let (rows, cols) = w.dims2()?;
-    let head_dim = rows / n_heads;
-    Ok(w.reshape((n_heads, head_dim / 2, 2, cols))?
+    Ok(w.reshape((n, a, b, cols))?
         .transpose(1, 2)?
         .contiguous()?
         .reshape((rows, cols))?)
@@ -103,26 +115,20 @@ fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// llama.cpp's forward permutation, as its converter writes it.
-    fn permute_rows(w: &Tensor, n: usize) -> Tensor {
-        let (rows, cols) = w.dims2().unwrap();
-        w.reshape((n, 2, rows / n / 2, cols))
-            .unwrap()
-            .transpose(1, 2)
-            .unwrap()
-            .contiguous()
-            .unwrap()
-            .reshape((rows, cols))
-            .unwrap()
-    }
-
     #[test]
     fn unpermute_inverts_llama_cpp_permutation() {
         let w = Tensor::arange(0f32, 3.0 * 8.0 * 5.0, &Device::Cpu)
             .unwrap()
             .reshape((24, 5))
             .unwrap();
-        let back = unpermute_rows(&permute_rows(&w, 3), 3).unwrap();
+        let back = unpermute_rows(&permute_rows(&w, 3).unwrap(), 3).unwrap();
         assert_eq!(back.to_vec2::<f32>().unwrap(), w.to_vec2::<f32>().unwrap());
+        // One head of 6 rows: halves [0 1 2 | 3 4 5] interleave as llama.cpp stores them.
+        let rows = Tensor::arange(0f32, 6.0, &Device::Cpu)
+            .unwrap()
+            .reshape((6, 1))
+            .unwrap();
+        let p = permute_rows(&rows, 1).unwrap().flatten_all().unwrap();
+        assert_eq!(p.to_vec1::<f32>().unwrap(), [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
     }
 }

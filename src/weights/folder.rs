@@ -41,10 +41,7 @@ pub fn generation_eos(folder: &Path) -> Result<Option<Vec<u32>>> {
         v => serde_json::from_value::<crate::model::config::TokenIds>(v.clone())
             .map_err(|_| Error::format(&path, "eos_token_id is not an id or a list of ids"))?,
     };
-    Ok(Some(match ids {
-        crate::model::config::TokenIds::One(i) => vec![i],
-        crate::model::config::TokenIds::Many(v) => v,
-    }))
+    Ok(Some(ids.to_vec()))
 }
 
 /// The chat template: `chat_template.jinja` (transformers 5) or the

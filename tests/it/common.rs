@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
+use normscope::weights::convert::permute_rows;
 use serde_json::json;
 
 /// Shape of a tiny model.
@@ -180,9 +181,9 @@ impl Tiny {
         for (name, t) in &tensors {
             let g = names[name].clone();
             let t = if name.ends_with("q_proj.weight") {
-                permute_rows(t, self.heads)
+                permute_rows(t, self.heads).unwrap()
             } else if name.ends_with("k_proj.weight") {
-                permute_rows(t, self.kv_heads)
+                permute_rows(t, self.kv_heads).unwrap()
             } else {
                 t.clone()
             };
@@ -228,17 +229,23 @@ impl Tiny {
     }
 }
 
-/// llama.cpp's q/k row permutation (what its converter applies).
-pub fn permute_rows(w: &Tensor, n: usize) -> Tensor {
-    let (rows, cols) = w.dims2().unwrap();
-    w.reshape((n, 2, rows / n / 2, cols))
-        .unwrap()
-        .transpose(1, 2)
-        .unwrap()
-        .contiguous()
-        .unwrap()
-        .reshape((rows, cols))
-        .unwrap()
+/// Every file under `dir` with its bytes, by path relative to `dir`, sorted.
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 pub fn write_json(path: &Path, v: &serde_json::Value) {

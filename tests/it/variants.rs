@@ -6,15 +6,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use normscope::model::placement::PLACEMENT_NAMES as PLACEMENTS;
 use normscope::model::Placement;
 use normscope::variants::metrics::{self, EvalRecord, Record, StepRecord};
 use normscope::variants::{
     finetune, make_variant, model_tensors, Progress, Start, TrainSettings, Trainable,
 };
 
-use crate::common::{load, max_abs_diff, normscope, Rng, Tiny};
-
-const PLACEMENTS: [&str; 4] = ["pre", "post", "deepnorm", "lnscale"];
+use crate::common::{files_under, load, max_abs_diff, normscope, Rng, Tiny};
 
 fn tiny_folder(dir: &Path) -> PathBuf {
     Tiny::default().write_folder(&dir.join("tiny"))
@@ -353,6 +352,81 @@ fn same_seed_same_run_and_resume_continues_exactly() {
         &mut ()
     )
     .is_err());
+}
+
+/// Checks the run folder at every step of a `force` run: the previous run
+/// whole until the new run's first checkpoint (step `first_save`), the new
+/// run in its place after it.
+struct WatchPrevious {
+    run: PathBuf,
+    before: Vec<(PathBuf, Vec<u8>)>,
+    first_save: usize,
+}
+
+impl Progress for WatchPrevious {
+    fn step(&mut self, r: &StepRecord) -> bool {
+        if r.step <= self.first_save {
+            assert!(
+                files_under(&self.run) == self.before,
+                "step {}: the previous run changed before the first checkpoint",
+                r.step
+            );
+        } else {
+            assert_eq!(steps(&self.run).last().unwrap().step, r.step);
+        }
+        true
+    }
+}
+
+#[test]
+fn force_replaces_the_previous_run_at_the_new_runs_first_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = tiny_folder(dir.path());
+    let text = repetitive_text(dir.path());
+    let run = dir.path().join("run");
+    let old = settings(&src, "pre", &text, 2);
+    finetune(&run, Start::Fresh(old, false), &Device::Cpu, &mut ()).unwrap();
+    let new = TrainSettings {
+        seed: 9,
+        save_every: 3,
+        eval_every: 3,
+        ..settings(&src, "post", &text, 5)
+    };
+    let mut watch = WatchPrevious {
+        before: files_under(&run),
+        run: run.clone(),
+        first_save: 3,
+    };
+    finetune(
+        &run,
+        Start::Fresh(new.clone(), true),
+        &Device::Cpu,
+        &mut watch,
+    )
+    .unwrap();
+    assert_eq!(
+        steps(&run).iter().map(|s| s.step).collect::<Vec<_>>(),
+        (1..=5).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        evals(&run).iter().map(|e| e.step).collect::<Vec<_>>(),
+        vec![0, 3, 5]
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(info["seed"], 9);
+    assert_eq!(
+        load(&run.join("checkpoint")).model.cfg.placement.name(),
+        "post"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with('.')),
+        "leftovers: {names:?}"
+    );
 }
 
 #[test]
