@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     // The same forward pass and log-likelihood, with no observer attached.
     g.bench_function("no_observer", |b| {
-        b.iter(|| evaluate(&model, &windows, &mut || {}).unwrap())
+        b.iter(|| evaluate(&model, &windows, 0, &mut || {}).unwrap())
     });
     for (name, lens) in [
         ("residual_figures", false),

@@ -88,7 +88,7 @@ pub fn analyze(
         } else {
             model.logits(&model.hidden(&ids, None, &mut obs.0)?)?
         };
-        nll.add(window_nll(&logits, w)?);
+        nll.add(window_nll(&logits, w, 0)?);
         if let Some(l) = lens.as_mut() {
             l.add_window(model, obs.1, &logits)?;
         }
@@ -125,7 +125,7 @@ fn ablate(
         let mut skip = skipped.clone();
         skip.push(layer);
         model.set_skip_layers(&skip)?;
-        let result = evaluate(model, windows, tick);
+        let result = evaluate(model, windows, 0, tick);
         model.set_skip_layers(&skipped)?;
         let ppl = result?.perplexity().unwrap_or(f64::NAN);
         rows.push(AblationRow {

@@ -9,6 +9,7 @@ use normscope::analysis::perplexity::windows;
 use normscope::analysis::plot::{render_svg, Series};
 use normscope::analysis::table::{render_csv, render_table, View};
 use normscope::analysis::{analyze, AnalyzeOptions, Figures};
+use normscope::generate;
 use normscope::output::write_atomic;
 use serde::Serialize;
 
@@ -97,7 +98,7 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
         lm.model.set_skip_layers(&args.skip_layers)?;
         let ctx = window_len(args.ctx, lm.model.cfg.max_position_embeddings)?;
         let ids = token_ids(&lm, &text, args.limit)?;
-        let wins = windows(&ids, ctx)?;
+        let wins = windows(&ids, ctx, generate::leading_token(&lm))?;
         let active = lm.model.cfg.num_layers - lm.model.skipped_layers().len();
         let passes = wins.len() * (1 + if args.ablate { active } else { 0 });
         let bar = progress(passes as u64, &format!("analyze {}", lm.path.display()));

@@ -91,7 +91,12 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
     } else {
         prompt.clone()
     };
-    let ids = generate::encode(&lm, &text)?;
+    // A rendered chat template writes its own special tokens.
+    let ids = if args.chat {
+        generate::encode_plain(&lm, &text)?
+    } else {
+        generate::encode(&lm, &text)?
+    };
     let json = common.json;
     let mut stdout = std::io::stdout();
     let mut on_text = |piece: &str| -> normscope::Result<()> {

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use normscope::analysis::perplexity::{evaluate, windows};
+use normscope::analysis::perplexity::{evaluate, llama_cpp_chunks, windows};
+use normscope::generate;
 
 use super::text::{read_utf8, token_ids, window_len};
 use super::{print_json, progress, Common};
@@ -22,6 +23,11 @@ pub struct PerplexityArgs {
     /// Run without these blocks, e.g. `20,21`.
     #[arg(long, value_delimiter = ',')]
     pub skip_layers: Vec<usize>,
+    /// Score as llama-perplexity does: the text tokenized with the model's BOS,
+    /// cut into whole chunks of --ctx tokens whose first token is replaced by
+    /// BOS, and only the second half of each chunk scored.
+    #[arg(long)]
+    pub second_half: bool,
 }
 
 pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
@@ -29,11 +35,24 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
     let mut lm = common.load_model()?;
     lm.model.set_skip_layers(&args.skip_layers)?;
     let ctx = window_len(args.ctx, lm.model.cfg.max_position_embeddings)?;
-    let ids = token_ids(&lm, &text, args.limit)?;
-    let wins = windows(&ids, ctx)?;
+    let bos = generate::leading_token(&lm);
+    let (wins, first) = if args.second_half {
+        let mut ids = generate::encode(&lm, &text)?;
+        ids.truncate(args.limit.unwrap_or(usize::MAX));
+        let chunks = llama_cpp_chunks(&ids, ctx, bos)?;
+        if chunks.is_empty() {
+            anyhow::bail!(
+                "the text has {} tokens, fewer than one chunk of --ctx {ctx}",
+                ids.len()
+            );
+        }
+        (chunks, ctx / 2)
+    } else {
+        (windows(&token_ids(&lm, &text, args.limit)?, ctx, bos)?, 0)
+    };
     let bar = progress(wins.len() as u64, "perplexity");
     let started = std::time::Instant::now();
-    let nll = evaluate(&lm.model, &wins, &mut || bar.inc(1))?;
+    let nll = evaluate(&lm.model, &wins, first, &mut || bar.inc(1))?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let ppl = nll
@@ -45,6 +64,7 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
             "tokens": wins.iter().map(Vec::len).sum::<usize>(), "windows": wins.len(),
             "predicted_tokens": nll.count, "mean_nll": nll.sum / nll.count as f64,
             "perplexity": ppl, "skip_layers": lm.model.skipped_layers(),
+            "scoring": if args.second_half { "second_half" } else { "all" },
             "seconds": secs, "tokens_per_sec": nll.count as f64 / secs,
         }));
     }

@@ -1,5 +1,5 @@
 //! Reading the text a command works on: a prompt argument or a UTF-8 file,
-//! tokenized without special tokens.
+//! tokenized without special tokens (windows add the model's BOS themselves).
 
 use std::path::Path;
 
@@ -19,7 +19,7 @@ pub fn token_ids(lm: &LoadedModel, text: &str, limit: Option<usize>) -> anyhow::
     if text.is_empty() {
         anyhow::bail!("the text is empty");
     }
-    let mut ids = generate::encode(lm, text)?;
+    let mut ids = generate::encode_plain(lm, text)?;
     if let Some(n) = limit {
         ids.truncate(n);
     }

@@ -45,13 +45,33 @@ pub struct Generation {
     pub timings: Timings,
 }
 
-/// Tokenizes `text` without adding special tokens (the model's convention: no BOS).
+/// Tokenizes a prompt the way the model's tokenizer does by default: with
+/// the special tokens its post-processor adds (Gemma's BOS; nothing for
+/// SmolLM2, which uses no BOS).
 pub fn encode(lm: &LoadedModel, text: &str) -> Result<Vec<u32>> {
+    encode_with(lm, text, true)
+}
+
+/// Tokenizes `text` without adding special tokens (a rendered chat template,
+/// which writes its own, or text to be cut into windows).
+pub fn encode_plain(lm: &LoadedModel, text: &str) -> Result<Vec<u32>> {
+    encode_with(lm, text, false)
+}
+
+fn encode_with(lm: &LoadedModel, text: &str, special: bool) -> Result<Vec<u32>> {
     let enc = lm
         .tokenizer
-        .encode(text, false)
-        .map_err(|e| Error::usage(format!("cannot tokenize the prompt: {e}")))?;
+        .encode(text, special)
+        .map_err(|e| Error::usage(format!("cannot tokenize the text: {e}")))?;
     Ok(enc.get_ids().to_vec())
+}
+
+/// The token the model's tokenizer puts in front of every text (its BOS),
+/// when it adds one.
+pub fn leading_token(lm: &LoadedModel) -> Option<u32> {
+    let with = encode(lm, "a").ok()?;
+    let without = encode_plain(lm, "a").ok()?;
+    (with.len() == without.len() + 1 && with[1..] == without[..]).then(|| with[0])
 }
 
 /// Generates up to `max_tokens` tokens after `prompt_ids`, calling `on_text` with

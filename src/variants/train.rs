@@ -150,7 +150,7 @@ pub fn finetune(
     let lm = weights::load_with(Some(&source.to_string_lossy()), &opts, WeightCheck::Cheap)?;
     let text = std::fs::read_to_string(&settings.data).map_err(|e| Error::io(&settings.data, e))?;
     let data = split(
-        &crate::generate::encode(&lm, &text)?,
+        &crate::generate::encode_plain(&lm, &text)?,
         settings.heldout,
         settings.seq_len,
     )?;

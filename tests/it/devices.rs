@@ -132,8 +132,9 @@ fn reference_greedy(folder: &Path, max_tokens: usize) -> Value {
 /// reference model over `TEXT`, through the library.
 fn reference_analysis(folder: &Path) -> Value {
     let mut lm = reference_model(folder);
-    let ids = normscope::generate::encode(&lm, TEXT).unwrap();
-    let wins = windows(&ids, 512.min(lm.model.cfg.max_position_embeddings)).unwrap();
+    let ids = normscope::generate::encode_plain(&lm, TEXT).unwrap();
+    let ctx = 512.min(lm.model.cfg.max_position_embeddings);
+    let wins = windows(&ids, ctx, normscope::generate::leading_token(&lm)).unwrap();
     let tokenizer = lm.tokenizer.clone();
     let decode = move |id: u32| tokenizer.decode(&[id], false).unwrap_or_default();
     let opts = AnalyzeOptions {
