@@ -322,6 +322,18 @@ pub fn load(path: &Path) -> normscope::weights::LoadedModel {
     normscope::weights::load(Some(path.to_str().unwrap()), &Device::Cpu, DType::F32).unwrap()
 }
 
+/// Loads a folder on the CPU in f32 with every weight a dense tensor, as
+/// variants and fine-tuning need them.
+pub fn load_dense(path: &Path) -> normscope::weights::LoadedModel {
+    let opts = normscope::model::LoadOptions {
+        training: true,
+        ..normscope::model::LoadOptions::inference(DType::F32, &Device::Cpu)
+    };
+    let spec = path.to_str().unwrap();
+    normscope::weights::load_with(Some(spec), &opts, normscope::weights::WeightCheck::Cheap)
+        .unwrap()
+}
+
 /// Max |a - b| over all elements.
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b)

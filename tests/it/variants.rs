@@ -13,7 +13,7 @@ use normscope::variants::{
     finetune, make_variant, model_tensors, Progress, Start, TrainSettings, Trainable,
 };
 
-use crate::common::{files_under, load, max_abs_diff, normscope, Rng, Tiny};
+use crate::common::{files_under, load, load_dense, max_abs_diff, normscope, Rng, Tiny};
 
 fn tiny_folder(dir: &Path) -> PathBuf {
     Tiny::default().write_folder(&dir.join("tiny"))
@@ -31,7 +31,7 @@ fn run_ok(args: &[&str]) -> serde_json::Value {
 
 /// The tiny checkpoint as `placement`, ready to train.
 fn trainable(folder: &Path, placement: &str) -> Trainable {
-    let lm = load(folder);
+    let lm = load_dense(folder);
     let mut cfg = lm.model.cfg.clone();
     let mut tensors = model_tensors(&lm.model).unwrap();
     let target = Placement::from_name(placement, cfg.num_layers).unwrap();
