@@ -10,6 +10,7 @@ pub mod generate;
 pub mod kernels;
 pub mod model;
 pub mod output;
+pub mod quantize;
 pub mod variants;
 pub mod weights;
 
