@@ -50,6 +50,13 @@ def rows():
     out.append(np.where(np.arange(ROW) % 2 == 0, 3.0, -3.0))   # alternating exact values
     out.append(rng.laplace(0, 0.05, ROW))                       # heavy tails
     out.append(rng.uniform(-1, 1, ROW) * np.linspace(0, 1, ROW))
+    for i in range(48):                                         # random rows, scales 1e-4 .. 1e2
+        r = rng.standard_normal(ROW) * 10.0 ** rng.uniform(-4, 2)
+        if i % 3 == 0:
+            r[rng.integers(0, ROW, 3)] *= 50.0                  # a few outliers
+        if i % 4 == 1:
+            r += rng.uniform(-2, 2) * np.abs(r).mean()          # an offset (min/max asymmetry)
+        out.append(r)
     return np.stack(out).astype(np.float32)
 
 

@@ -119,18 +119,27 @@ impl<'a> Reader<'a> {
             .ok()
             .and_then(|n| self.pos.checked_add(n))
             .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| format!("metadata runs past the end of the file at offset {}", self.pos))?;
+            .ok_or_else(|| {
+                format!(
+                    "metadata runs past the end of the file at offset {}",
+                    self.pos
+                )
+            })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
     }
 
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 
     fn string(&mut self) -> Result<&'a [u8], String> {
@@ -242,7 +251,10 @@ pub fn write_header(
         offset += (size as u64).div_ceil(alignment) * alignment;
         sizes.push(size);
     }
-    head.resize((head.len() as u64).div_ceil(alignment) as usize * alignment as usize, 0);
+    head.resize(
+        (head.len() as u64).div_ceil(alignment) as usize * alignment as usize,
+        0,
+    );
     w.write_all(&head)?;
     Ok(sizes)
 }

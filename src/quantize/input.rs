@@ -114,7 +114,9 @@ fn gguf_values(g: &GgufFile, desc: &TensorDesc) -> Result<Vec<f32>> {
             .collect());
     }
     let q = g.qtensor(&desc.name)?;
-    Ok(q.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?)
+    Ok(q.dequantize(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
 }
 
 /// llama.cpp's converter's q/k permutation for interleaved RoPE:
@@ -160,7 +162,12 @@ fn open_gguf(path: &Path) -> Result<Input> {
     };
     let mut kvs = read_kvs(g.bytes()).map_err(|m| Error::format(path, m))?;
     kvs.retain(|kv| !SPLIT_KEYS.contains(&kv.key.as_str()));
-    let bytes = g.layout.tensors.iter().map(|t| (t.end - t.start) as u64).sum();
+    let bytes = g
+        .layout
+        .tensors
+        .iter()
+        .map(|t| (t.end - t.start) as u64)
+        .sum();
     Ok(Input {
         path: path.to_path_buf(),
         tensors,

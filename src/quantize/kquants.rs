@@ -226,7 +226,11 @@ fn qkx_super_block(
             max_min = min;
         }
     }
-    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_scale = if max_scale > 0.0 {
+        63.0 / max_scale
+    } else {
+        0.0
+    };
     let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
     let mut packed = [0u8; 12];
     for j in 0..QK_K / 32 {
@@ -261,7 +265,10 @@ fn qkx_super_block(
 
 /// `quantize_row_q4_K_ref`: `x.len()` must be a multiple of 256; appends the blocks to `out`.
 pub fn quantize_q4_k(x: &[f32], out: &mut Vec<u8>) {
-    assert!(x.len().is_multiple_of(QK_K), "Q4_K rows are whole super-blocks");
+    assert!(
+        x.len().is_multiple_of(QK_K),
+        "Q4_K rows are whole super-blocks"
+    );
     for sb in x.chunks_exact(QK_K) {
         let (d, dmin, scales, l) = qkx_super_block(sb, 15, -1.0, 20);
         out.extend_from_slice(&d.to_le_bytes());
@@ -277,7 +284,10 @@ pub fn quantize_q4_k(x: &[f32], out: &mut Vec<u8>) {
 
 /// `quantize_row_q5_K_ref`: `x.len()` must be a multiple of 256; appends the blocks to `out`.
 pub fn quantize_q5_k(x: &[f32], out: &mut Vec<u8>) {
-    assert!(x.len().is_multiple_of(QK_K), "Q5_K rows are whole super-blocks");
+    assert!(
+        x.len().is_multiple_of(QK_K),
+        "Q5_K rows are whole super-blocks"
+    );
     for sb in x.chunks_exact(QK_K) {
         let (d, dmin, scales, l) = qkx_super_block(sb, 31, -0.5, 15);
         let mut qh = [0u8; QK_K / 8];
@@ -310,7 +320,10 @@ pub fn quantize_q5_k(x: &[f32], out: &mut Vec<u8>) {
 
 /// `quantize_row_q6_K_ref`: `x.len()` must be a multiple of 256; appends the blocks to `out`.
 pub fn quantize_q6_k(x: &[f32], out: &mut Vec<u8>) {
-    assert!(x.len().is_multiple_of(QK_K), "Q6_K rows are whole super-blocks");
+    assert!(
+        x.len().is_multiple_of(QK_K),
+        "Q6_K rows are whole super-blocks"
+    );
     for sb in x.chunks_exact(QK_K) {
         let mut l = [0i8; QK_K];
         let mut scales = [0f32; QK_K / 16];

@@ -71,8 +71,8 @@ pub fn quantize(
     let started = std::time::Instant::now();
     check_paths(input, output)?;
     let inp = Input::open(input)?;
-    let plan = recipe::plan(&inp.tensors, &inp.info, target)
-        .map_err(|m| Error::format(input, m))?;
+    let plan =
+        recipe::plan(&inp.tensors, &inp.info, target).map_err(|m| Error::format(input, m))?;
 
     let mut kvs = inp.kvs.clone();
     gguf_out::set(

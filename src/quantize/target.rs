@@ -80,7 +80,10 @@ impl Target {
             .find(|t| t.name() == lower)
             .ok_or_else(|| {
                 let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
-                format!("--type `{s}` is not known; valid types: {}", names.join(", "))
+                format!(
+                    "--type `{s}` is not known; valid types: {}",
+                    names.join(", ")
+                )
             })
     }
 
