@@ -1,13 +1,16 @@
-//! What is being quantized: a GGUF file (any architecture normscope reads;
-//! names and metadata are copied, tensors dequantized to f32 as
-//! llama-quantize --allow-requantize does) or a Hugging Face LLaMA folder
+//! What is being quantized: a GGUF file (any architecture: after the same
+//! header validation every loader runs, names and metadata are copied and
+//! tensors dequantized to f32 as llama-quantize --allow-requantize does; the
+//! llama-specific checks are the loader's business) or a Hugging Face LLaMA folder
 //! (tensors renamed to llama.cpp's names, q/k rows permuted into its
 //! interleaved-RoPE order, metadata and tokenizer built as
 //! convert_hf_to_gguf.py would, as if converted with `--outtype f32`).
 
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use candle_core::quantized::GgmlDType;
+use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 use super::gguf_out::{read_kvs, Kv};
@@ -15,13 +18,48 @@ use super::hf_meta;
 use super::recipe::{llama_order, ModelInfo, TensorDesc};
 use crate::error::{Error, Result};
 use crate::model::{Config, Placement};
-use crate::weights::gguf::{gguf_name, GgufFile};
+use crate::weights::gguf::gguf_name;
 use crate::weights::safetensors::{safetensors_files, VarSource};
-use crate::weights::validate::gguf_header::MetaValue;
-use crate::weights::{check, convert, validate, TensorSource, WeightCheck};
+use crate::weights::validate::gguf_header::{self, GgufLayout, MetaValue};
+use crate::weights::{convert, validate, TensorSource};
+
+/// A GGUF file of any architecture, memory-mapped, its header validated.
+struct AnyGguf {
+    path: PathBuf,
+    layout: GgufLayout,
+    content: Content,
+    mmap: memmap2::Mmap,
+}
+
+impl AnyGguf {
+    fn open(path: &Path) -> Result<Self> {
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: read-only mapping; the file must not change while quantize reads it.
+        let mmap = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(path, e))?;
+        let layout = gguf_header::check(&mmap).map_err(|m| Error::format(path, m))?;
+        let content = Content::read(&mut Cursor::new(&mmap[..]))
+            .map_err(|e| Error::format(path, format!("not a valid GGUF file: {e}")))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            layout,
+            content,
+            mmap,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.mmap
+    }
+
+    fn qtensor(&self, name: &str) -> Result<QTensor> {
+        self.content
+            .tensor(&mut Cursor::new(&self.mmap[..]), name, &Device::Cpu)
+            .map_err(|e| Error::format(&self.path, format!("tensor `{name}`: {e}")))
+    }
+}
 
 enum Source {
-    Gguf(Box<GgufFile>),
+    Gguf(Box<AnyGguf>),
     Folder {
         src: Box<VarSource<'static>>,
         cfg: Config,
@@ -102,7 +140,7 @@ impl Input {
     }
 }
 
-fn gguf_values(g: &GgufFile, desc: &TensorDesc) -> Result<Vec<f32>> {
+fn gguf_values(g: &AnyGguf, desc: &TensorDesc) -> Result<Vec<f32>> {
     if desc.dtype == GgmlDType::F32 {
         let t = g
             .layout
@@ -130,8 +168,7 @@ pub fn permute_rows(w: &Tensor, n_heads: usize) -> Result<Tensor> {
 }
 
 fn open_gguf(path: &Path) -> Result<Input> {
-    let g = GgufFile::open(path)?;
-    check::scan_gguf(&g, WeightCheck::All)?;
+    let g = AnyGguf::open(path)?;
     let mut tensors: Vec<TensorDesc> = g
         .layout
         .tensors

@@ -99,18 +99,21 @@ pub fn quantize(
     let mut copied = 0;
     for (i, t) in outs.iter().enumerate() {
         progress(i, outs.len(), &t.name);
+        // Every tensor's values are read, so NaN or Inf fails the run even
+        // in a tensor that is copied as stored.
+        let values = inp.values(i)?;
         let data = match inp.stored(i, t.dtype) {
             Some(bytes) => {
                 copied += 1;
                 std::borrow::Cow::Borrowed(bytes)
             }
             None => {
-                let values = inp.values(i)?;
                 let q = blocks::quantize(t.dtype, &values, t.ne[0])
                     .map_err(|m| Error::format(input, format!("tensor `{}`: {m}", t.name)))?;
                 std::borrow::Cow::Owned(q)
             }
         };
+        drop(values);
         if data.len() != sizes[i] {
             return Err(Error::format(
                 input,

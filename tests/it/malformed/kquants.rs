@@ -113,6 +113,21 @@ pub fn cases() -> Vec<Case> {
         |g| g.tensor(DOWN).ggml_type = 8,
         |_| {},
     ));
+    all.push(case(
+        "quantize a GGUF with NaN in a tensor it copies as stored",
+        "tensor `output_norm.weight` holds NaN at element 3",
+        |d| {
+            let p = write(
+                d,
+                |g| {
+                    g.tensor("output_norm.weight").data[12..16]
+                        .copy_from_slice(&f32::NAN.to_le_bytes())
+                },
+                |_| {},
+            );
+            quantize(&p, d)
+        },
+    ));
     all
 }
 
