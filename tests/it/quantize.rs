@@ -779,3 +779,80 @@ fn interrupted_quantize_leaves_nothing_behind() {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any f32 bit patterns (NaN, Inf, subnormals, huge values): every type
+    /// quantize writes takes them without panicking and gives whole blocks.
+    /// (quantize itself refuses non-finite inputs; the GGUF fuzz target
+    /// drives the same code with values dequantized from arbitrary bytes.)
+    #[test]
+    fn quantizers_take_any_bit_pattern(bits in proptest::collection::vec(proptest::prelude::any::<u32>(), 256..=1024)) {
+        use normscope::weights::validate::ggml_types::byte_size;
+        let n = bits.len() / 256 * 256;
+        let x: Vec<f32> = bits[..n].iter().map(|&b| f32::from_bits(b)).collect();
+        for dtype in [
+            GgmlDType::F16, GgmlDType::BF16, GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q5_0,
+            GgmlDType::Q5_1, GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K,
+        ] {
+            let q = blocks::quantize(dtype, &x, 256).unwrap();
+            proptest::prop_assert_eq!(Ok(q.len()), byte_size(dtype, 256, n));
+        }
+    }
+}
+
+/// Folders llama's GGUF cannot describe are refused with one line naming the
+/// file: a norm-placement variant, llama3 RoPE scaling (llama.cpp would need a
+/// rope_freqs tensor), a tokenizer that is not byte-level BPE.
+#[test]
+fn folders_without_a_llama_gguf_counterpart_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = Tiny::default();
+    let cases: [(&str, Box<dyn Fn(&Path)>, &str); 3] = [
+        (
+            "deepnorm",
+            Box::new(|m: &Path| {
+                let mut c = Tiny::default().config();
+                c["normscope_norm_placement"] = serde_json::json!("deepnorm");
+                crate::common::write_json(&m.join("config.json"), &c);
+            }),
+            "config.json: a norm-placement variant has no llama GGUF counterpart",
+        ),
+        (
+            "llama3",
+            Box::new(|m: &Path| {
+                let mut c = Tiny::default().config();
+                c["rope_scaling"] = serde_json::json!({"rope_type": "llama3", "factor": 8.0});
+                crate::common::write_json(&m.join("config.json"), &c);
+            }),
+            "config.json: llama3 RoPE scaling is not written to GGUF yet",
+        ),
+        (
+            "metaspace",
+            Box::new(|m: &Path| {
+                let p = m.join("tokenizer.json");
+                let mut t: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+                t["pre_tokenizer"] = serde_json::json!({"type": "Metaspace", "replacement": "▁"});
+                crate::common::write_json(&p, &t);
+            }),
+            "tokenizer.json: pre-tokenizer",
+        ),
+    ];
+    for (name, edit, needle) in cases {
+        let m = tiny.write_folder(&dir.path().join(name));
+        edit(&m);
+        let out = dir.path().join(format!("{name}.gguf"));
+        let r = normscope()
+            .args(["quantize", m.to_str().unwrap(), "--type", "q8_0", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(needle), "{name}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{name}: {stderr}");
+        assert!(!out.exists());
+    }
+}
