@@ -58,14 +58,17 @@ impl AnyGguf {
     }
 }
 
+/// A Hugging Face folder's tensors.
+struct Folder {
+    src: VarSource<'static>,
+    cfg: Config,
+    /// The Hugging Face name of each tensor, in `Input::tensors` order.
+    hf_names: Vec<String>,
+}
+
 enum Source {
     Gguf(Box<AnyGguf>),
-    Folder {
-        src: Box<VarSource<'static>>,
-        cfg: Config,
-        /// The Hugging Face name of each tensor, in `Input::tensors` order.
-        hf_names: Vec<String>,
-    },
+    Folder(Box<Folder>),
 }
 
 /// An opened input: its tensors in llama.cpp's order and the metadata to copy.
@@ -114,8 +117,8 @@ impl Input {
         let desc = &self.tensors[i];
         let (v, file) = match &self.source {
             Source::Gguf(g) => (gguf_values(g, desc)?, g.path.clone()),
-            Source::Folder { src, cfg, hf_names } => {
-                let name = &hf_names[i];
+            Source::Folder(f) => {
+                let (src, cfg, name) = (&f.src, &f.cfg, &f.hf_names[i]);
                 let shape: Vec<usize> = desc.ne.iter().rev().copied().collect();
                 let mut w = src.tensor(name, &shape)?;
                 if name.ends_with("self_attn.q_proj.weight") {
@@ -291,10 +294,10 @@ fn open_folder(dir: &Path) -> Result<Input> {
         kvs,
         alignment: crate::weights::validate::gguf_header::DEFAULT_ALIGNMENT,
         bytes,
-        source: Source::Folder {
-            src: Box::new(src),
+        source: Source::Folder(Box::new(Folder {
+            src,
             cfg,
             hf_names: pairs.into_iter().map(|(_, hf)| hf).collect(),
-        },
+        })),
     })
 }

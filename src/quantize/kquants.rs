@@ -42,7 +42,6 @@ fn fp16_round(v: f32) -> (u16, f32) {
 
 /// `make_qkx2_quants(n = 32, ...)`: scale and (negated) min of one sub-block,
 /// its quants in `l`.
-#[allow(clippy::too_many_arguments)]
 fn make_qkx2_quants(
     nmax: i32,
     x: &[f32; 32],

@@ -294,9 +294,9 @@ fn k_m_mixes_follow_llama_cpp_on_a_256_wide_model() {
             let more = MORE_BITS_OF_8.contains(&(layer as usize));
             let want = if name.ends_with("norm.weight") {
                 G::F32
-            } else if name == "token_embd.weight" {
-                G::Q6K // tied: treated as the output
-            } else if (name.contains("attn_v") || name.contains("ffn_down")) && more {
+            } else if name == "token_embd.weight" // tied: treated as the output
+                || (name.contains("attn_v") || name.contains("ffn_down")) && more
+            {
                 G::Q6K
             } else {
                 base
@@ -809,7 +809,8 @@ proptest::proptest! {
 fn folders_without_a_llama_gguf_counterpart_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let tiny = Tiny::default();
-    let cases: [(&str, Box<dyn Fn(&Path)>, &str); 3] = [
+    type Edit = Box<dyn Fn(&Path)>;
+    let cases: [(&str, Edit, &str); 3] = [
         (
             "deepnorm",
             Box::new(|m: &Path| {
