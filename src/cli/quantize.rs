@@ -25,7 +25,7 @@ pub struct QuantizeArgs {
 
 pub fn run(common: &Common, args: QuantizeArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.kind).map_err(normscope::Error::usage)?;
-    let bar = progress(0, &format!("quantize {}", target.name()));
+    let bar = progress(1, &format!("quantize {}", target.name()));
     let report = |done: usize, total: usize, name: &str| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
