@@ -761,7 +761,7 @@ fn interrupted_quantize_leaves_nothing_behind() {
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::thread::sleep(std::time::Duration::from_millis(100));
         let killed = Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
