@@ -19,7 +19,12 @@ def gstr(s):
     return struct.pack("<Q", len(b)) + b
 
 
-def gguf(alignment=None, qtype=0):
+# bytes per block and values per block of each ggml type id
+BLOCKS = {0: (4, 1), 1: (2, 1), 30: (2, 1), 2: (18, 32), 3: (20, 32), 6: (22, 32), 7: (24, 32),
+          8: (34, 32), 12: (144, 256), 13: (176, 256), 14: (210, 256)}
+
+
+def gguf(alignment=None, qtype=0, width=32):
     kv = [
         ("general.architecture", 8, gstr("llama")),
         ("llama.embedding_length", 4, struct.pack("<I", 32)),
@@ -35,8 +40,7 @@ def gguf(alignment=None, qtype=0):
     if alignment:
         kv.append(("general.alignment", 4, struct.pack("<I", alignment)))
     align = alignment or 32
-    sizes = {0: 4, 8: 34}
-    tensors = [("token_embd.weight", [32, 4]), ("blk.0.attn_norm.weight", [32])]
+    tensors = [("token_embd.weight", [width, 4]), ("blk.0.attn_norm.weight", [width])]
     out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
     for k, t, p in kv:
         out += gstr(k) + struct.pack("<I", t) + p
@@ -47,10 +51,12 @@ def gguf(alignment=None, qtype=0):
         for x in ne:
             n *= x
         ty = qtype if len(ne) == 2 else 0
-        size = n * 4 if ty == 0 else n // 32 * sizes[ty]
+        nbytes, per = BLOCKS[ty]
+        size = n // per * nbytes
         out += gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", x) for x in ne)
         out += struct.pack("<IQ", ty, off)
-        datas.append(bytes(size))
+        # small nonzero data (0x2c00 is 0.0625 as an f16 scale or value)
+        datas.append((b"\x00\x2c" * (size // 2 + 1))[:size])
         off += -(-size // align) * align
     out += bytes(-len(out) % align)
     for d in datas:
@@ -70,6 +76,11 @@ def safetensors(extra_meta=True):
 
 put("gguf_header", "f32", gguf())
 put("gguf_header", "q8_0_align64", gguf(alignment=64, qtype=8))
+# one seed per other tensor type quantize writes (k-quants need rows of 256)
+for ty, name in [(1, "f16"), (30, "bf16"), (2, "q4_0"), (3, "q4_1"), (6, "q5_0"), (7, "q5_1")]:
+    put("gguf_header", name, gguf(qtype=ty))
+for ty, name in [(12, "q4_k"), (13, "q5_k"), (14, "q6_k")]:
+    put("gguf_header", name, gguf(qtype=ty, width=256))
 put("safetensors_header", "two", safetensors())
 put("safetensors_header", "plain", safetensors(False))
 base = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,

@@ -11,6 +11,7 @@ pub mod kernels;
 pub mod model;
 pub mod output;
 pub mod progress;
+pub mod quantize;
 pub mod rng;
 pub mod variants;
 pub mod weights;

@@ -113,6 +113,61 @@ impl Drop for StagedDir {
     }
 }
 
+/// A file being written under a temporary name beside its destination.
+/// Dropped without [`StagedFile::commit`], it is removed.
+pub struct StagedFile {
+    tmp: Option<tempfile::NamedTempFile>,
+    dest: PathBuf,
+}
+
+impl StagedFile {
+    /// Starts staging `dest` (checked with [`check_writable`]).
+    pub fn new(dest: &Path, force: bool) -> Result<Self> {
+        check_writable(dest, force)?;
+        let parent = parent_of(dest);
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let mut list = track_start();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.partial-", file_name(dest)))
+            .permissions(readable_by_all(0o644, &parent)?)
+            .tempfile_in(&parent)
+            .map_err(|e| Error::io(&parent, e))?;
+        list.push(tmp.path().to_path_buf());
+        drop(list);
+        Ok(Self {
+            tmp: Some(tmp),
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// The open temporary file to write into.
+    pub fn file(&mut self) -> &mut std::fs::File {
+        self.tmp.as_mut().expect("not committed").as_file_mut()
+    }
+
+    /// Moves the finished file into place, replacing what was there.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let mut list = pending();
+        let tmp = self.tmp.take().expect("commit is called once");
+        let path = tmp.path().to_path_buf();
+        let done = tmp
+            .persist(&self.dest)
+            .map_err(|e| Error::io(&self.dest, e.error));
+        untrack(&mut list, &path);
+        done.map(|_| self.dest.clone())
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let mut list = pending();
+            untrack(&mut list, tmp.path());
+            drop(tmp);
+        }
+    }
+}
+
 /// Writes `bytes` to `dest` through a temporary file and a rename.
 pub fn write_atomic(dest: &Path, bytes: &[u8], force: bool) -> Result<()> {
     check_writable(dest, force)?;

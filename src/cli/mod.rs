@@ -8,6 +8,7 @@ mod fetch;
 mod finetune;
 mod generate;
 mod perplexity;
+mod quantize;
 mod text;
 mod variant;
 
@@ -61,6 +62,8 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// Convert a GGUF file into a Hugging Face folder.
     Convert(convert::ConvertArgs),
+    /// Write a GGUF of one llama.cpp file type (f32 ... q6_k, q4_k_m, q5_k_m) from a GGUF or a Hugging Face folder.
+    Quantize(quantize::QuantizeArgs),
     /// Generate text from a prompt, streaming it to stdout.
     Generate(generate::GenerateArgs),
     /// Per-block residual-stream figures, logit lens and ablation on a prompt or a text file.
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Fetch(a) => fetch::run(&cli.common, a),
         Command::Convert(a) => convert::run(&cli.common, a),
+        Command::Quantize(a) => quantize::run(&cli.common, a),
         Command::Generate(a) => generate::run(&cli.common, a),
         Command::Analyze(a) => analyze::run(&cli.common, a),
         Command::Perplexity(a) => perplexity::run(&cli.common, a),

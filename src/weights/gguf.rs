@@ -32,12 +32,18 @@ pub struct GgufFile {
 impl GgufFile {
     /// Maps `path`, validates its header (as a model normscope runs) and parses it.
     pub fn open(path: &Path) -> Result<Self> {
+        let file = Self::open_any(path)?;
+        gguf_model::check(&file.layout).map_err(|m| Error::format(path, m))?;
+        Ok(file)
+    }
+
+    /// Maps `path`, validates its header as a GGUF of any architecture (what
+    /// every reader needs: sizes, offsets, types) and parses it.
+    pub fn open_any(path: &Path) -> Result<Self> {
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: read-only mapping; the file must not be truncated while in use.
         let mmap = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(path, e))?;
-        let layout = gguf_header::check(&mmap)
-            .and_then(|l| gguf_model::check(&l).map(|_| l))
-            .map_err(|m| Error::format(path, m))?;
+        let layout = gguf_header::check(&mmap).map_err(|m| Error::format(path, m))?;
         let content = Content::read(&mut Cursor::new(&mmap[..]))
             .map_err(|e| Error::format(path, format!("not a valid GGUF file: {e}")))?;
         Ok(Self {

@@ -8,6 +8,7 @@ mod devices;
 mod interrupt;
 mod malformed;
 mod props;
+mod quantize;
 mod real_model;
 mod synthetic;
 mod variants;

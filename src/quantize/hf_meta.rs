@@ -1,0 +1,211 @@
+//! The GGUF metadata of a Hugging Face LLaMA folder, as llama.cpp's
+//! `convert_hf_to_gguf.py` writes it: `llama.*` hyperparameters and the
+//! byte-level BPE tokenizer (`tokenizer.ggml.model = gpt2`: tokens, token
+//! types, merges, special ids, chat template).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::gguf_out::Kv;
+use crate::error::{Error, Result};
+use crate::model::Config;
+
+/// llama.cpp's token types.
+const NORMAL: i32 = 1;
+const CONTROL: i32 = 3;
+const USER_DEFINED: i32 = 4;
+const UNUSED: i32 = 5;
+
+fn read_json(path: &Path) -> Result<Option<Value>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    crate::weights::validate::json::parse_strict(&bytes)
+        .map(Some)
+        .map_err(|e| Error::format(path, e))
+}
+
+/// Metadata for a LLaMA GGUF of the folder `dir` whose config is `cfg`.
+pub fn metadata(dir: &Path, cfg: &Config) -> Result<Vec<Kv>> {
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "model".into());
+    let u = |v: usize| v as u32;
+    let mut kvs = vec![
+        Kv::str("general.architecture", "llama"),
+        Kv::str("general.type", "model"),
+        Kv::str("general.name", &name),
+        Kv::u32("llama.block_count", u(cfg.num_layers)),
+        Kv::u32("llama.context_length", u(cfg.max_position_embeddings)),
+        Kv::u32("llama.embedding_length", u(cfg.hidden_size)),
+        Kv::u32("llama.feed_forward_length", u(cfg.intermediate_size)),
+        Kv::u32("llama.attention.head_count", u(cfg.num_heads)),
+        Kv::u32("llama.attention.head_count_kv", u(cfg.num_kv_heads)),
+        Kv::f32("llama.rope.freq_base", cfg.rope_theta as f32),
+        Kv::f32(
+            "llama.attention.layer_norm_rms_epsilon",
+            cfg.rms_norm_eps as f32,
+        ),
+    ];
+    if cfg.head_dim * cfg.num_heads != cfg.hidden_size {
+        kvs.push(Kv::u32("llama.attention.key_length", u(cfg.head_dim)));
+        kvs.push(Kv::u32("llama.attention.value_length", u(cfg.head_dim)));
+    }
+    kvs.push(Kv::u32("llama.vocab_size", u(cfg.vocab_size)));
+    kvs.push(Kv::u32("llama.rope.dimension_count", u(cfg.head_dim)));
+    kvs.extend(tokenizer(dir, cfg)?);
+    Ok(kvs)
+}
+
+/// `tokenizer.*` keys from tokenizer.json, tokenizer_config.json and chat_template.jinja.
+fn tokenizer(dir: &Path, cfg: &Config) -> Result<Vec<Kv>> {
+    let path = dir.join("tokenizer.json");
+    let tok = read_json(&path)?.ok_or_else(|| Error::format(&path, "tokenizer.json is missing"))?;
+    let bad = |m: String| Error::format(&path, m);
+    let model = &tok["model"];
+    if model["type"] != "BPE" || model["byte_fallback"] == true {
+        return Err(bad(
+            "only byte-level BPE tokenizers can be written to GGUF (model.type must be BPE without byte_fallback)".into(),
+        ));
+    }
+    let pre = pre_tokenizer(&tok["pre_tokenizer"]).map_err(bad)?;
+
+    let mut by_id: HashMap<usize, String> = HashMap::new();
+    let vocab = model["vocab"]
+        .as_object()
+        .ok_or_else(|| bad("model.vocab is not an object".into()))?;
+    for (token, id) in vocab {
+        let id = id
+            .as_u64()
+            .ok_or_else(|| bad(format!("token `{token}` has a non-integer id")))?;
+        by_id.insert(id as usize, token.clone());
+    }
+    let mut types: HashMap<usize, i32> = HashMap::new();
+    for t in tok["added_tokens"].as_array().into_iter().flatten() {
+        let (Some(id), Some(content)) = (t["id"].as_u64(), t["content"].as_str()) else {
+            return Err(bad("an added token lacks its id or content".into()));
+        };
+        by_id.insert(id as usize, content.to_string());
+        let special = t["special"].as_bool().unwrap_or(false);
+        types.insert(id as usize, if special { CONTROL } else { USER_DEFINED });
+    }
+    if let Some(&max) = by_id.keys().max() {
+        if max >= cfg.vocab_size {
+            return Err(bad(format!(
+                "token id {max} is beyond the model's vocabulary of {} (config.json vocab_size)",
+                cfg.vocab_size
+            )));
+        }
+    }
+    let mut tokens = Vec::with_capacity(cfg.vocab_size);
+    let mut token_types = Vec::with_capacity(cfg.vocab_size);
+    for id in 0..cfg.vocab_size {
+        match by_id.get(&id) {
+            Some(t) => {
+                tokens.push(t.clone());
+                token_types.push(types.get(&id).copied().unwrap_or(NORMAL));
+            }
+            None => {
+                tokens.push(format!("[PAD{id}]"));
+                token_types.push(UNUSED);
+            }
+        }
+    }
+    let merges: Vec<String> = model["merges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| match m {
+            Value::String(s) => Ok(s.clone()),
+            Value::Array(pair) if pair.len() == 2 => match (pair[0].as_str(), pair[1].as_str()) {
+                (Some(a), Some(b)) => Ok(format!("{a} {b}")),
+                _ => Err(bad("a merge is not a pair of strings".into())),
+            },
+            _ => Err(bad("a merge is neither a string nor a pair".into())),
+        })
+        .collect::<Result<_>>()?;
+
+    let tok_cfg = read_json(&dir.join("tokenizer_config.json"))?.unwrap_or_default();
+    let id_of = |key: &str| -> Option<u32> {
+        let content = match &tok_cfg[key] {
+            Value::String(s) => s.clone(),
+            Value::Object(o) => o.get("content")?.as_str()?.to_string(),
+            _ => return None,
+        };
+        tokens.iter().position(|t| *t == content).map(|i| i as u32)
+    };
+    let bos = id_of("bos_token").or(cfg.bos_token_id);
+    let eos = id_of("eos_token").or(cfg.eos_token_ids.first().copied());
+
+    let mut kvs = vec![
+        Kv::str("tokenizer.ggml.model", "gpt2"),
+        Kv::str("tokenizer.ggml.pre", pre),
+        Kv::strings("tokenizer.ggml.tokens", &tokens),
+        Kv::i32s("tokenizer.ggml.token_type", &token_types),
+        Kv::strings("tokenizer.ggml.merges", &merges),
+    ];
+    if let Some(id) = bos {
+        kvs.push(Kv::u32("tokenizer.ggml.bos_token_id", id));
+    }
+    if let Some(id) = eos {
+        kvs.push(Kv::u32("tokenizer.ggml.eos_token_id", id));
+    }
+    if let Some(id) = id_of("unk_token") {
+        kvs.push(Kv::u32("tokenizer.ggml.unknown_token_id", id));
+    }
+    if let Some(id) = id_of("pad_token") {
+        kvs.push(Kv::u32("tokenizer.ggml.padding_token_id", id));
+    }
+    if let Some(b) = tok_cfg["add_bos_token"].as_bool() {
+        kvs.push(Kv::bool("tokenizer.ggml.add_bos_token", b));
+    }
+    if let Some(t) = chat_template(dir, &tok_cfg)? {
+        kvs.push(Kv::str("tokenizer.chat_template", &t));
+    }
+    Ok(kvs)
+}
+
+/// llama.cpp's name for the pre-tokenizer (its regex set), for the two
+/// byte-level layouts normscope reads back.
+fn pre_tokenizer(p: &Value) -> std::result::Result<&'static str, String> {
+    let byte_level = |v: &Value| v["type"] == "ByteLevel" && v["add_prefix_space"] != true;
+    if byte_level(p) {
+        return Ok("gpt2");
+    }
+    if p["type"] == "Sequence" {
+        if let Some([digits, bl]) = p["pretokenizers"].as_array().map(Vec::as_slice) {
+            if digits["type"] == "Digits" && digits["individual_digits"] == true && byte_level(bl) {
+                return Ok("smollm");
+            }
+        }
+    }
+    Err(format!(
+        "pre-tokenizer {p} has no GGUF counterpart normscope knows (ByteLevel, or Digits + ByteLevel)"
+    ))
+}
+
+/// The chat template: chat_template.jinja, or tokenizer_config.json's
+/// `chat_template` (a string, or a list of named templates: `default` first).
+fn chat_template(dir: &Path, tok_cfg: &Value) -> Result<Option<String>> {
+    let jinja = dir.join("chat_template.jinja");
+    if jinja.exists() {
+        return std::fs::read_to_string(&jinja)
+            .map(Some)
+            .map_err(|e| Error::io(&jinja, e));
+    }
+    Ok(match &tok_cfg["chat_template"] {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(list) => list
+            .iter()
+            .find(|t| t["name"] == "default")
+            .or_else(|| list.first())
+            .and_then(|t| t["template"].as_str())
+            .map(String::from),
+        _ => None,
+    })
+}

@@ -1,0 +1,232 @@
+//! What is being quantized: a GGUF file (any architecture: after the same
+//! header validation every loader runs, names and metadata are copied and
+//! tensors dequantized to f32 as llama-quantize --allow-requantize does; the
+//! llama-specific checks are the loader's business) or a Hugging Face LLaMA folder
+//! (tensors renamed to llama.cpp's names, q/k rows permuted into its
+//! interleaved-RoPE order, metadata and tokenizer built as
+//! convert_hf_to_gguf.py would, as if converted with `--outtype f32`).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::GgmlDType;
+use candle_core::Device;
+
+use super::gguf_out::{read_kvs, Kv};
+use super::hf_meta;
+use super::recipe::{llama_order, ModelInfo, TensorDesc};
+use crate::error::{Error, Result};
+use crate::model::config::Architecture;
+use crate::model::layout::{self, Part, Site, TensorSpec};
+use crate::model::{Config, Placement, TensorSource};
+use crate::weights::convert::permute_rows;
+use crate::weights::gguf::GgufFile;
+use crate::weights::safetensors::{safetensors_files, VarSource};
+use crate::weights::validate::gguf_header::MetaValue;
+
+/// A Hugging Face folder's tensors.
+struct Folder {
+    src: VarSource<'static>,
+    cfg: Config,
+    /// Each tensor of the model layout, in `Input::tensors` order.
+    specs: Vec<TensorSpec>,
+}
+
+enum Source {
+    Gguf(Box<GgufFile>),
+    Folder(Box<Folder>),
+}
+
+/// An opened input: its tensors in llama.cpp's order and the metadata to copy.
+pub struct Input {
+    /// The file or folder.
+    pub path: PathBuf,
+    /// Tensors in the order they will be written.
+    pub tensors: Vec<TensorDesc>,
+    /// What the recipe needs about the model.
+    pub info: ModelInfo,
+    /// Metadata entries, in order (before `general.file_type` is set).
+    pub kvs: Vec<Kv>,
+    /// Data alignment of the output.
+    pub alignment: u64,
+    /// Bytes of the input's tensors (all files of a folder).
+    pub bytes: u64,
+    source: Source,
+}
+
+/// Keys of a split GGUF that a single output file must not carry.
+const SPLIT_KEYS: [&str; 3] = ["split.no", "split.count", "split.tensors.count"];
+
+impl Input {
+    /// Opens a GGUF file or a Hugging Face folder.
+    pub fn open(path: &Path) -> Result<Input> {
+        if path.is_dir() {
+            open_folder(path)
+        } else {
+            open_gguf(path)
+        }
+    }
+
+    /// The stored bytes of tensor `i` when the input holds it in `dtype` (GGUF only).
+    pub fn stored(&self, i: usize, dtype: GgmlDType) -> Option<&[u8]> {
+        match &self.source {
+            Source::Gguf(g) if self.tensors[i].dtype == dtype => {
+                let t = g.layout.tensor(&self.tensors[i].name)?;
+                Some(&g.bytes()[t.start..t.end])
+            }
+            _ => None,
+        }
+    }
+
+    /// Tensor `i` as f32 values in ggml order (rows of `ne[0]`).
+    pub fn values(&self, i: usize) -> Result<Vec<f32>> {
+        let desc = &self.tensors[i];
+        let (v, file) = match &self.source {
+            Source::Gguf(g) => (gguf_values(g, desc)?, g.path.clone()),
+            Source::Folder(f) => {
+                let (src, cfg, spec) = (&f.src, &f.cfg, &f.specs[i]);
+                let mut w = src.tensor(spec)?;
+                match spec.site {
+                    Site::Block(_, Part::Q) => w = permute_rows(&w, cfg.num_heads)?,
+                    Site::Block(_, Part::K) => w = permute_rows(&w, cfg.num_kv_heads)?,
+                    _ => {}
+                }
+                (w.flatten_all()?.to_vec1::<f32>()?, self.path.clone())
+            }
+        };
+        if let Some(j) = v.iter().position(|x| !x.is_finite()) {
+            let kind = if v[j].is_nan() { "NaN" } else { "Inf" };
+            return Err(Error::format(
+                file,
+                format!(
+                    "tensor `{}` holds {kind} at element {j}; the checkpoint is corrupt",
+                    desc.name
+                ),
+            ));
+        }
+        Ok(v)
+    }
+}
+
+fn gguf_values(g: &GgufFile, desc: &TensorDesc) -> Result<Vec<f32>> {
+    if desc.dtype == GgmlDType::F32 {
+        let t = g
+            .layout
+            .tensor(&desc.name)
+            .expect("listed tensors are in the layout");
+        return Ok(g.bytes()[t.start..t.end]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect());
+    }
+    let q = g.qtensor(&desc.name)?;
+    Ok(q.dequantize(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
+}
+
+fn open_gguf(path: &Path) -> Result<Input> {
+    let g = GgufFile::open_any(path)?;
+    let mut tensors: Vec<TensorDesc> = g
+        .layout
+        .tensors
+        .iter()
+        .map(|t| TensorDesc {
+            name: t.name.clone(),
+            ne: t.ne.clone(),
+            dtype: t.dtype,
+        })
+        .collect();
+    tensors.sort_by(|a, b| llama_order(&a.name, &b.name));
+    let int = |key: &str| match g.layout.get(key) {
+        Some(MetaValue::Unsigned(v, _)) => Some(*v as usize),
+        Some(MetaValue::Signed(v, _)) if *v >= 0 => Some(*v as usize),
+        _ => None,
+    };
+    let arch = match g.layout.get("general.architecture") {
+        Some(MetaValue::Str(a)) => a.clone(),
+        _ => String::new(),
+    };
+    let n_head = int(&format!("{arch}.attention.head_count")).unwrap_or(0);
+    let info = ModelInfo {
+        n_layer: int(&format!("{arch}.block_count")).unwrap_or(0),
+        n_head,
+        n_head_kv: int(&format!("{arch}.attention.head_count_kv")).unwrap_or(n_head),
+        n_expert: int(&format!("{arch}.expert_count")).unwrap_or(0),
+        arch,
+    };
+    let mut kvs = read_kvs(g.bytes()).map_err(|m| Error::format(path, m))?;
+    kvs.retain(|kv| !SPLIT_KEYS.contains(&kv.key.as_str()));
+    let bytes = g
+        .layout
+        .tensors
+        .iter()
+        .map(|t| (t.end - t.start) as u64)
+        .sum();
+    Ok(Input {
+        path: path.to_path_buf(),
+        tensors,
+        info,
+        kvs,
+        alignment: g.layout.alignment,
+        bytes,
+        source: Source::Gguf(Box::new(g)),
+    })
+}
+
+fn open_folder(dir: &Path) -> Result<Input> {
+    let cfg_path = dir.join("config.json");
+    if !cfg_path.exists() {
+        return Err(Error::format(dir, "no config.json in this folder"));
+    }
+    let cfg = Config::from_file(&cfg_path)?;
+    if cfg.architecture != Architecture::Llama {
+        return Err(Error::format(
+            &cfg_path,
+            "only LLaMA-architecture folders can be quantized; quantize the model's GGUF instead",
+        ));
+    }
+    if cfg.placement != Placement::Pre {
+        return Err(Error::format(
+            &cfg_path,
+            "a norm-placement variant has no llama GGUF counterpart; only Pre-Norm checkpoints can be quantized",
+        ));
+    }
+    if cfg.rope_scaling.is_some() {
+        return Err(Error::format(
+            &cfg_path,
+            "llama3 RoPE scaling is not written to GGUF yet (llama.cpp needs a rope_freqs tensor)",
+        ));
+    }
+    let files = safetensors_files(dir)?;
+    let src = VarSource::open(&files, candle_core::DType::F32, &Device::Cpu)?;
+    let mut specs = layout::tensors(&cfg);
+    specs.sort_by(|a, b| llama_order(&a.gguf_name, &b.gguf_name));
+    let tensors = specs
+        .iter()
+        .map(|s| TensorDesc {
+            name: s.gguf_name.clone(),
+            ne: s.shape.iter().rev().copied().collect(),
+            dtype: GgmlDType::F32,
+        })
+        .collect();
+    let kvs = hf_meta::metadata(dir, &cfg)?;
+    let bytes = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    Ok(Input {
+        path: dir.to_path_buf(),
+        tensors,
+        info: ModelInfo {
+            arch: "llama".into(),
+            n_layer: cfg.num_layers,
+            n_head: cfg.num_heads,
+            n_head_kv: cfg.num_kv_heads,
+            n_expert: 0,
+        },
+        kvs,
+        alignment: crate::weights::validate::gguf_header::DEFAULT_ALIGNMENT,
+        bytes,
+        source: Source::Folder(Box::new(Folder { src, cfg, specs })),
+    })
+}
