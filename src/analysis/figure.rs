@@ -45,11 +45,15 @@ pub enum Figure {
     AttnAngular,
     /// arccos(mlp_cos) / pi.
     MlpAngular,
+    /// ||attention's output before its post-norm|| (Peri-LN; = norm_attn otherwise).
+    NormAttnRaw,
+    /// ||the MLP's output before its post-norm|| (Peri-LN; = norm_mlp otherwise).
+    NormMlpRaw,
 }
 
 impl Figure {
     /// Every figure, in table order (the order of the CSV columns).
-    pub const ALL: [Figure; 18] = [
+    pub const ALL: [Figure; 20] = [
         Figure::NormHIn,
         Figure::NormAttn,
         Figure::NormHMid,
@@ -68,6 +72,8 @@ impl Figure {
         Figure::Angular,
         Figure::AttnAngular,
         Figure::MlpAngular,
+        Figure::NormAttnRaw,
+        Figure::NormMlpRaw,
     ];
 
     /// How many figures there are.
@@ -94,6 +100,8 @@ impl Figure {
             Figure::Angular => "angular",
             Figure::AttnAngular => "attn_angular",
             Figure::MlpAngular => "mlp_angular",
+            Figure::NormAttnRaw => "norm_attn_raw",
+            Figure::NormMlpRaw => "norm_mlp_raw",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod figure;
 pub mod findings;
 pub mod html;
 pub mod lens;
+pub mod massive;
 pub mod perplexity;
 pub mod plot;
 pub mod residual;

@@ -1,5 +1,7 @@
 //! SVG plots of per-block figures (plotters' SVG backend: text is left to the
-//! viewer's fonts, so no font files are needed). Several models overlay.
+//! viewer's fonts, so no font files are needed). Several models overlay; when
+//! their depths differ, the x axis is the depth fraction (block / last block)
+//! so that first and last blocks line up.
 
 use plotters::prelude::*;
 
@@ -17,6 +19,34 @@ pub struct Series<'a> {
 
 /// Points (block, value) of one curve.
 type Points = Vec<(usize, f64)>;
+
+/// Points (x, value) of one curve, placed on the x axis.
+type Placed = Vec<(f64, f64)>;
+
+/// Where a block sits on the x axis: its index, or its depth fraction.
+#[derive(Clone, Copy)]
+enum XAxis {
+    Block(usize),
+    Depth,
+}
+
+impl XAxis {
+    /// The x position of `block` in a model of `n` blocks.
+    fn x(self, block: usize, n: usize) -> f64 {
+        match self {
+            XAxis::Block(_) => block as f64,
+            XAxis::Depth => block as f64 / (n.max(2) - 1) as f64,
+        }
+    }
+
+    /// The x range and the width of one block's slot.
+    fn range(self) -> (std::ops::Range<f64>, f64) {
+        match self {
+            XAxis::Block(n) => (-0.5..(n as f64 - 0.5), 1.0),
+            XAxis::Depth => (-0.05..1.05, 0.03),
+        }
+    }
+}
 
 /// A panel: title, y-axis label, whether y is log-scaled, bars or lines, and
 /// the points (block, value) of each curve of one model.
@@ -133,18 +163,19 @@ pub fn render_svg(series: &[Series]) -> Result<String> {
                 .any(|s| (p.curves)(s.figures).iter().any(|(_, pts)| !pts.is_empty()))
         })
         .collect();
-    let n_layers = series
-        .iter()
-        .flat_map(|s| s.figures.layers.iter().map(|l| l.layer + 1))
-        .max()
-        .unwrap_or(1);
+    let depths: Vec<usize> = series.iter().map(|s| s.figures.num_layers).collect();
+    let axis = if depths.windows(2).all(|d| d[0] == d[1]) {
+        XAxis::Block(depths.first().copied().unwrap_or(1))
+    } else {
+        XAxis::Depth
+    };
     let mut svg = String::new();
     {
         let root =
             SVGBackend::with_string(&mut svg, (960, 280 * panels.len() as u32)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
         for (area, panel) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
-            draw_panel(area, panel, series, n_layers)?;
+            draw_panel(area, panel, series, axis)?;
         }
         root.present().map_err(plot_error)?;
     }
@@ -155,16 +186,24 @@ fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     panel: &Panel,
     series: &[Series],
-    n_layers: usize,
+    axis: XAxis,
 ) -> Result<()> {
     let y = |v: f64| if panel.log { v.max(1e-12).log10() } else { v };
-    let all: Vec<(usize, &str, Points)> = series
+    // Curves as (model, name, points at their x positions).
+    let all: Vec<(usize, &str, Placed)> = series
         .iter()
         .enumerate()
         .flat_map(|(i, s)| {
+            let n = s.figures.num_layers;
             (panel.curves)(s.figures)
                 .into_iter()
-                .map(move |(name, pts)| (i, name, pts))
+                .map(move |(name, pts)| {
+                    (
+                        i,
+                        name,
+                        pts.iter().map(|&(l, v)| (axis.x(l, n), v)).collect(),
+                    )
+                })
         })
         .collect();
     let values: Vec<f64> = all
@@ -182,19 +221,24 @@ fn draw_panel<DB: DrawingBackend>(
         (lo, hi) = (lo - 1.0, hi + 1.0);
     }
     let pad = (hi - lo) * 0.05;
+    let (x_range, slot) = axis.range();
     let mut chart = ChartBuilder::on(area)
         .caption(panel.title, ("sans-serif", 16))
         .margin(12)
         .x_label_area_size(32)
         .y_label_area_size(64)
-        .build_cartesian_2d(-0.5f64..(n_layers as f64 - 0.5), (lo - pad)..(hi + pad))
+        .build_cartesian_2d(x_range, (lo - pad)..(hi + pad))
         .map_err(plot_error)?;
     let log = panel.log;
+    let (x_desc, x_decimals) = match axis {
+        XAxis::Block(_) => ("block", 0),
+        XAxis::Depth => ("depth (block / last block)", 1),
+    };
     chart
         .configure_mesh()
-        .x_desc("block")
+        .x_desc(x_desc)
         .y_desc(panel.y_label)
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&move |x| format!("{x:.x_decimals$}"))
         .y_label_formatter(&move |v| tick(if log { 10f64.powf(*v) } else { *v }))
         .draw()
         .map_err(plot_error)?;
@@ -207,15 +251,12 @@ fn draw_panel<DB: DrawingBackend>(
             name.to_string()
         };
         if panel.bars {
-            let width = 0.8 / series.len() as f64;
-            let off = -0.4 + width * *model as f64;
+            let width = 0.8 * slot / series.len() as f64;
+            let off = -0.4 * slot + width * *model as f64;
             let base = if log { 0.0 } else { lo.min(0.0) };
             chart
-                .draw_series(pts.iter().map(|&(l, v)| {
-                    Rectangle::new(
-                        [(l as f64 + off, base), (l as f64 + off + width, y(v))],
-                        color.filled(),
-                    )
+                .draw_series(pts.iter().map(|&(x, v)| {
+                    Rectangle::new([(x + off, base), (x + off + width, y(v))], color.filled())
                 }))
                 .map_err(plot_error)?
                 .label(label)
@@ -226,7 +267,7 @@ fn draw_panel<DB: DrawingBackend>(
             let stroke = if k % curves_per_model == 0 { 2 } else { 1 };
             chart
                 .draw_series(LineSeries::new(
-                    pts.iter().map(|&(l, v)| (l as f64, y(v))),
+                    pts.iter().map(|&(x, v)| (x, y(v))),
                     color.stroke_width(stroke),
                 ))
                 .map_err(plot_error)?
@@ -237,7 +278,7 @@ fn draw_panel<DB: DrawingBackend>(
             chart
                 .draw_series(
                     pts.iter()
-                        .map(|&(l, v)| Circle::new((l as f64, y(v)), 2, color.filled())),
+                        .map(|&(x, v)| Circle::new((x, y(v)), 2, color.filled())),
                 )
                 .map_err(plot_error)?;
         }

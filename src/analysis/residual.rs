@@ -5,7 +5,9 @@
 //! norms of each, relative contribution ||h_out - h_in|| / ||h_in||, attention
 //! share ||a|| / ||h_in||, MLP share ||m|| / ||h_mid||, cosines, block influence
 //! 1 - cos (ShortGPT) and angular distance arccos(cos) / pi, for the block and
-//! for each sublayer.
+//! for each sublayer. For Peri-LN blocks the updates a and m are the
+//! post-normed sublayer outputs (what joins the residual), and the norms of
+//! the outputs before their post-norm are kept beside them.
 
 use candle_core::{DType, Tensor, D};
 
@@ -55,6 +57,8 @@ pub struct ResidualObserver {
     attn: Option<Tensor>,
     h_mid: Option<Tensor>,
     mlp: Option<Tensor>,
+    attn_raw: Option<Tensor>,
+    mlp_raw: Option<Tensor>,
 }
 
 impl ResidualObserver {
@@ -68,6 +72,8 @@ impl ResidualObserver {
             attn: None,
             h_mid: None,
             mlp: None,
+            attn_raw: None,
+            mlp_raw: None,
         }
     }
 
@@ -94,9 +100,8 @@ impl ResidualObserver {
     }
 
     fn take(slot: &mut Option<Tensor>) -> Result<Tensor> {
-        slot.take().ok_or_else(|| {
-            crate::error::Error::usage("observer hooks arrived out of order (internal error)")
-        })
+        slot.take()
+            .ok_or_else(|| crate::error::Error::internal("observer hooks arrived out of order"))
     }
 }
 
@@ -115,6 +120,11 @@ impl Observer for ResidualObserver {
         Ok(())
     }
 
+    fn attn_out_raw(&mut self, _layer: usize, u: &Tensor) -> Result<()> {
+        self.attn_raw = Some(to_f32(u)?);
+        Ok(())
+    }
+
     fn attn_out(&mut self, _layer: usize, a: &Tensor) -> Result<()> {
         self.attn = Some(to_f32(a)?);
         Ok(())
@@ -122,6 +132,11 @@ impl Observer for ResidualObserver {
 
     fn resid_mid(&mut self, _layer: usize, x: &Tensor) -> Result<()> {
         self.h_mid = Some(to_f32(x)?);
+        Ok(())
+    }
+
+    fn mlp_out_raw(&mut self, _layer: usize, u: &Tensor) -> Result<()> {
+        self.mlp_raw = Some(to_f32(u)?);
         Ok(())
     }
 
@@ -136,8 +151,11 @@ impl Observer for ResidualObserver {
         let a = Self::take(&mut self.attn)?;
         let h_mid = Self::take(&mut self.h_mid)?;
         let m = Self::take(&mut self.mlp)?;
+        // Without a post-norm the raw output is the update itself.
+        let a_raw = self.attn_raw.take().unwrap_or_else(|| a.clone());
+        let m_raw = self.mlp_raw.take().unwrap_or_else(|| m.clone());
         let delta = (&h_out - &h_in)?;
-        // (9, t): squared norms and the three dot products, one transfer.
+        // (11, t): squared norms and the three dot products, one transfer.
         let rows = Tensor::stack(
             &[
                 dot(&h_in, &h_in)?,
@@ -149,6 +167,8 @@ impl Observer for ResidualObserver {
                 dot(&h_in, &h_out)?,
                 dot(&h_in, &h_mid)?,
                 dot(&h_mid, &h_out)?,
+                dot(&a_raw, &a_raw)?,
+                dot(&m_raw, &m_raw)?,
             ],
             0,
         )?
@@ -190,6 +210,7 @@ fn token_figures(rows: &[Vec<f64>], j: usize) -> PerFigure<f64> {
     let [n_in, n_a, n_mid, n_m, n_out, n_delta] =
         [0, 1, 2, 3, 4, 5].map(|r| rows[r][j].max(0.0).sqrt());
     let (d_in_out, d_in_mid, d_mid_out) = (rows[6][j], rows[7][j], rows[8][j]);
+    let [n_a_raw, n_m_raw] = [9, 10].map(|r| rows[r][j].max(0.0).sqrt());
     let cos = |d: f64, x: f64, y: f64| {
         if x > 0.0 && y > 0.0 {
             (d / (x * y)).clamp(-1.0, 1.0)
@@ -221,5 +242,7 @@ fn token_figures(rows: &[Vec<f64>], j: usize) -> PerFigure<f64> {
         Figure::Angular => ang(c),
         Figure::AttnAngular => ang(ca),
         Figure::MlpAngular => ang(cm),
+        Figure::NormAttnRaw => n_a_raw,
+        Figure::NormMlpRaw => n_m_raw,
     })
 }

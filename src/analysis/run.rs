@@ -5,6 +5,7 @@ use candle_core::Tensor;
 use serde::Serialize;
 
 use super::lens::{LensCapture, LensFigures, LogitLens};
+use super::massive::{MassiveActivation, MassiveObserver};
 use super::perplexity::{evaluate, window_nll, Nll};
 use super::residual::{LayerFigures, ResidualObserver};
 use super::stats::Stat;
@@ -47,6 +48,8 @@ pub struct AblationRow {
 /// Everything measured over one text.
 #[derive(Debug, Clone, Serialize)]
 pub struct Figures {
+    /// Blocks in the model (skipped ones included).
+    pub num_layers: usize,
     /// Tokens analysed.
     pub tokens: usize,
     /// Windows they were split into.
@@ -65,6 +68,8 @@ pub struct Figures {
     /// Ablation per block, when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ablation: Option<Vec<AblationRow>>,
+    /// The largest coordinate of each block's output (massive activations).
+    pub massive: Vec<MassiveActivation>,
 }
 
 /// Runs the analysis over `windows`, calling `tick` after each forward pass
@@ -78,11 +83,13 @@ pub fn analyze(
 ) -> Result<Figures> {
     let n = model.cfg.num_layers;
     let mut residual = ResidualObserver::new(n, opts.per_token);
+    let mut massive = MassiveObserver::new(n);
     let mut lens = opts.lens.then(|| LogitLens::new(n));
     let mut nll = Nll::default();
-    for w in windows {
+    for (i, w) in windows.iter().enumerate() {
         let ids = Tensor::new(w.as_slice(), model.device())?.unsqueeze(0)?;
-        let mut obs = (&mut residual, LensCapture::default());
+        massive.start_window(i, w);
+        let mut obs = ((&mut residual, &mut massive), LensCapture::default());
         let logits = if lens.is_some() {
             model.logits(&model.hidden(&ids, None, &mut obs)?)?
         } else {
@@ -100,7 +107,13 @@ pub fn analyze(
         (true, Some(base)) => Some(ablate(model, windows, base, tick)?),
         _ => None,
     };
+    let mut massive = massive.rows();
+    for m in &mut massive {
+        m.token = token_text(m.token_id);
+    }
     Ok(Figures {
+        num_layers: n,
+        massive,
         tokens: windows.iter().map(Vec::len).sum(),
         windows: windows.len(),
         predicted_tokens: nll.count,

@@ -66,7 +66,6 @@ struct ModelAnalysis {
     source: String,
     ctx: usize,
     skip_layers: Vec<usize>,
-    num_layers: usize,
     /// `excl0`: the table and report default to tokens after position 0.
     default_view: &'static str,
     #[serde(flatten)]
@@ -112,7 +111,6 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
             source: source.clone(),
             ctx,
             skip_layers: lm.model.skipped_layers(),
-            num_layers: lm.model.cfg.num_layers,
             default_view: "excl0",
             figures,
         });

