@@ -3,6 +3,7 @@
 //! naming the problem, one line on stderr, and no panic or backtrace.
 
 mod files;
+mod gemma;
 mod kquants;
 
 use std::path::{Path, PathBuf};
@@ -664,6 +665,7 @@ fn the_untouched_inputs_load_and_run() {
 fn every_malformed_input_fails_with_one_clear_line() {
     let mut all = cases();
     all.extend(kquants::cases());
+    all.extend(gemma::cases());
     #[cfg(not(feature = "cuda"))]
     all.push(cuda_case());
     assert!(all.len() >= 30, "only {} cases", all.len());
