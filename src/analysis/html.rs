@@ -1,10 +1,13 @@
-//! The self-contained HTML report: plots inline as SVG, the table, what each
-//! figure means, what the Pre-Norm hypothesis predicts, and how it was made.
+//! The self-contained HTML report: plots inline as SVG, per model the table,
+//! sentences drawn from its figures and its massive activations; what each
+//! figure means, what the Pre-Norm and Peri-LN arguments predict, and how it
+//! was made.
 
 use minijinja::Environment;
 use serde::Serialize;
 
 use super::figure::Figure;
+use super::findings::findings;
 use super::run::Figures;
 use crate::error::{Error, Result};
 
@@ -17,6 +20,8 @@ pub struct ReportModel<'a> {
     pub figures: &'a Figures,
     /// Rows whose relative contribution reaches this are highlighted (the top quarter).
     pub hot_cut: f64,
+    /// Sentences drawn from its figures.
+    pub findings: Vec<String>,
 }
 
 impl<'a> ReportModel<'a> {
@@ -31,6 +36,7 @@ impl<'a> ReportModel<'a> {
         let hot_cut = v.get(v.len() / 4).copied().unwrap_or(f64::INFINITY);
         Self {
             label,
+            findings: findings(figures),
             figures,
             hot_cut,
         }
@@ -50,7 +56,7 @@ pub struct ReportInput<'a> {
     pub models: Vec<ReportModel<'a>>,
     /// The SVG plot (trusted: produced by [`super::plot::render_svg`]).
     pub svg: String,
-    /// A few sentences drawn from the figures.
+    /// Sentences that set the models side by side (empty for one model).
     pub findings: Vec<String>,
 }
 
@@ -72,15 +78,19 @@ dt { font-weight: bold; margin-top: .5em; }
 <h2>Plots</h2>
 <div class="plot">{{ svg | safe }}</div>
 {% for m in models %}
-<h2>Per-block figures: {{ m.label }}</h2>
+<h2>Per-block figures: {{ m.label }} ({{ m.figures.num_layers }} blocks, {{ m.figures.placement }} placement)</h2>
+{% if m.findings %}<ul>{% for f in m.findings %}<li>{{ f }}</li>{% endfor %}</ul>{% endif %}
 <p>{{ m.figures.tokens }} tokens in {{ m.figures.windows }} window(s){% if m.figures.perplexity %}; perplexity {{ "%.4f" | format(m.figures.perplexity) }} over {{ m.figures.predicted_tokens }} predicted tokens{% endif %}.
-Means over tokens, leaving out position 0 of each window (its massive activation dominates means that include it). Highlighted rows: the largest relative contributions.</p>
-<table><tr><th>block</th><th>||h_in||</th><th>||h_in|| incl. pos 0</th><th>rel. contribution</th><th>attn share</th><th>MLP share</th><th>cos</th><th>BI</th><th>angular</th>{% if m.figures.lens %}<th>lens KL</th><th>lens top-1 (last pos.)</th>{% endif %}{% if m.figures.ablation %}<th>ppl without block</th>{% endif %}</tr>
+Means over tokens, leaving out position 0 of each window (its massive activation dominates means that include it). Highlighted rows: the largest relative contributions.{% if m.figures.placement == "peri" %} For this Peri-LN model the attention and MLP updates are the post-normed sublayer outputs; the "before post-norm" columns give their norms before that norm.{% endif %}</p>
+<table><tr><th>block</th><th>||h_in||</th><th>||h_in|| incl. pos 0</th><th>rel. contribution</th><th>attn share</th><th>MLP share</th>{% if m.figures.placement == "peri" %}<th>||attn|| before post-norm</th><th>||attn||</th><th>||MLP|| before post-norm</th><th>||MLP||</th>{% endif %}<th>cos</th><th>BI</th><th>angular</th>{% if m.figures.lens %}<th>lens KL</th><th>lens top-1 (last pos.)</th>{% endif %}{% if m.figures.ablation %}<th>ppl without block</th>{% endif %}</tr>
 {% for l in m.figures.layers %}<tr{% if l.excl0.rel_contrib.mean >= m.hot_cut %} class="hot"{% endif %}>
-<td>{{ l.layer }}</td><td>{{ "%.2f" | format(l.excl0.norm_h_in.mean) }}</td><td>{{ "%.2f" | format(l.all.norm_h_in.mean) }}</td><td>{{ "%.4f" | format(l.excl0.rel_contrib.mean) }}</td><td>{{ "%.4f" | format(l.excl0.attn_ratio.mean) }}</td><td>{{ "%.4f" | format(l.excl0.mlp_ratio.mean) }}</td><td>{{ "%.4f" | format(l.excl0.cos.mean) }}</td><td>{{ "%.4f" | format(l.excl0.bi.mean) }}</td><td>{{ "%.4f" | format(l.excl0.angular.mean) }}</td>
+<td>{{ l.layer }}</td><td>{{ "%.2f" | format(l.excl0.norm_h_in.mean) }}</td><td>{{ "%.2f" | format(l.all.norm_h_in.mean) }}</td><td>{{ "%.4f" | format(l.excl0.rel_contrib.mean) }}</td><td>{{ "%.4f" | format(l.excl0.attn_ratio.mean) }}</td><td>{{ "%.4f" | format(l.excl0.mlp_ratio.mean) }}</td>{% if m.figures.placement == "peri" %}<td>{{ "%.2f" | format(l.excl0.norm_attn_raw.mean) }}</td><td>{{ "%.2f" | format(l.excl0.norm_attn.mean) }}</td><td>{{ "%.2f" | format(l.excl0.norm_mlp_raw.mean) }}</td><td>{{ "%.2f" | format(l.excl0.norm_mlp.mean) }}</td>{% endif %}<td>{{ "%.4f" | format(l.excl0.cos.mean) }}</td><td>{{ "%.4f" | format(l.excl0.bi.mean) }}</td><td>{{ "%.4f" | format(l.excl0.angular.mean) }}</td>
 {% if m.figures.lens %}{% set lens = m.figures.lens | selectattr("layer", "equalto", l.layer) | first %}<td>{{ "%.3f" | format(lens.kl_excl0.mean) if lens else "" }}</td><td>{{ lens.last_top1_token | tojson if lens else "" }}</td>{% endif %}
 {% if m.figures.ablation %}{% set a = m.figures.ablation | selectattr("layer", "equalto", l.layer) | first %}<td>{{ "%.3f" | format(a.perplexity) if a else "" }}</td>{% endif %}
 </tr>{% endfor %}</table>
+<h3>Massive activations: the largest |coordinate| of each block's output</h3>
+<table><tr><th>block</th><th>max |h_out|</th><th>× median</th><th>token</th><th>position</th><th>window</th><th>dimension</th></tr>
+{% for a in m.figures.massive %}<tr><td>{{ a.layer }}</td><td>{{ "%.1f" | format(a.max_abs) }}</td><td>{{ "%.0f" | format(a.ratio) }}</td><td>{{ a.token | tojson }}</td><td>{{ a.position }}</td><td>{{ a.window }}</td><td>{{ a.dim }}</td></tr>{% endfor %}</table>
 {% endfor %}
 <h2>What the figures mean</h2>
 <dl>
@@ -93,6 +103,8 @@ Means over tokens, leaving out position 0 of each window (its massive activation
 </dl>
 <h2>The Pre-Norm hypothesis</h2>
 <p>In a Pre-Norm block, x = x + F(Norm(x)): the residual is never normalized, so its norm grows with depth while each block sees a unit-scale input. If updates keep a fixed size, the relative contribution of deep blocks shrinks as the residual grows, and deep blocks would matter little (low relative contribution, block influence near 0, small ablation cost). The plots show whether this model behaves that way.</p>
+<h2>Peri-LN</h2>
+<p>A Peri-LN block (Gemma 3) normalizes each sublayer's output as well as its input, x = x + PostNorm(F(PreNorm(x))): every update enters the residual at the scale its post-norm gain sets, whatever the sublayer computed. arXiv 2502.02732 argues that this keeps the residual's variance from growing exponentially with depth (it should grow about linearly). The growth fits above say which shape each model's residual norm follows; with several models, the x axis of the plots is the depth fraction so blocks at the same relative depth line up.</p>
 </body></html>
 "#;
 

@@ -50,6 +50,8 @@ pub struct AblationRow {
 pub struct Figures {
     /// Blocks in the model (skipped ones included).
     pub num_layers: usize,
+    /// The model's norm placement (`pre`, `peri`, `post`, ...).
+    pub placement: &'static str,
     /// Tokens analysed.
     pub tokens: usize,
     /// Windows they were split into.
@@ -113,6 +115,7 @@ pub fn analyze(
     }
     Ok(Figures {
         num_layers: n,
+        placement: model.cfg.placement.name(),
         massive,
         tokens: windows.iter().map(Vec::len).sum(),
         windows: windows.len(),

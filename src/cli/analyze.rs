@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use normscope::analysis::findings::findings;
+use normscope::analysis::findings::{compare, findings};
 use normscope::analysis::html::{render_report, ReportInput, ReportModel};
 use normscope::analysis::perplexity::windows;
 use normscope::analysis::plot::{render_svg, Series};
@@ -191,7 +191,16 @@ fn write_outputs(
                 .map(|r| ReportModel::new(r.model.clone(), &r.figures))
                 .collect(),
             svg,
-            findings: results.iter().flat_map(|r| findings(&r.figures)).collect(),
+            findings: if results.len() > 1 {
+                compare(
+                    &results
+                        .iter()
+                        .map(|r| (r.model.clone(), &r.figures))
+                        .collect::<Vec<_>>(),
+                )
+            } else {
+                Vec::new()
+            },
         })?;
         write_atomic(path, html.as_bytes(), args.force)?;
     }
