@@ -19,7 +19,7 @@ pub struct Growth {
 
 /// The [`Growth`] of `(block, norm)` points (at least three, norms positive).
 pub fn growth(points: &[(f64, f64)]) -> Option<Growth> {
-    if points.len() < 3 || points.iter().any(|&(_, y)| !(y > 0.0)) {
+    if points.len() < 3 || points.iter().any(|&(_, y)| y.is_nan() || y <= 0.0) {
         return None;
     }
     let fit = |pts: &[(f64, f64)]| {
