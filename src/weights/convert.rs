@@ -10,6 +10,7 @@ use serde_json::json;
 use super::gguf::GgufFile;
 use super::tokenizer::{gguf_token, gguf_tokenizer_json};
 use crate::error::{Error, Result};
+use crate::model::config::Architecture;
 use crate::model::layout::{self, Part, Site};
 use crate::model::source::to_hf_stored;
 use crate::output::StagedDir;
@@ -88,8 +89,14 @@ pub fn convert_gguf(input: &Path, out: &Path, dtype: DType, force: bool) -> Resu
     write_json(staged.path(), "tokenizer.json", &tokenizer)?;
 
     let token = |id: Option<u32>| id.and_then(|i| gguf_token(&gguf, i));
+    // The class transformers would pick for this vocabulary.
+    let class = match (cfg.architecture, gguf.meta_str("tokenizer.ggml.model")) {
+        (Architecture::Gemma3, _) => "GemmaTokenizer",
+        (_, Some("llama")) => "LlamaTokenizer",
+        _ => "GPT2Tokenizer",
+    };
     let mut tok_cfg = json!({
-        "tokenizer_class": "GPT2Tokenizer",
+        "tokenizer_class": class,
         "add_bos_token": gguf.content.metadata.get("tokenizer.ggml.add_bos_token")
             .and_then(|v| v.to_bool().ok()).unwrap_or(false),
         "clean_up_tokenization_spaces": false,
