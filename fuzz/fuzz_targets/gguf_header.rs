@@ -13,7 +13,8 @@ use candle_core::quantized::GgmlDType;
 use candle_core::Device;
 use libfuzzer_sys::fuzz_target;
 use normscope::quantize::recipe::{self, ModelInfo, TensorDesc};
-use normscope::quantize::{blocks, gguf_out, Target};
+use normscope::model::quantize::blocks;
+use normscope::quantize::{gguf_out, Target};
 use normscope::weights::validate::ggml_types::byte_size;
 use normscope::weights::validate::{gguf_header, gguf_llama};
 

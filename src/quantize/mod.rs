@@ -4,16 +4,14 @@
 //! and tests and benchmarks get every format without llama.cpp.
 //!
 //! One job per file: [`target`] names the file types, [`recipe`] picks each
-//! tensor's type, [`blocks`] and [`kquants`] encode the values, [`input`]
-//! reads what is quantized, [`hf_meta`] describes a folder in GGUF metadata,
+//! tensor's type, [`crate::model::quantize::blocks`] encodes the values (the
+//! same encoder in-situ quantization uses), [`input`] reads what is quantized, [`hf_meta`] describes a folder in GGUF metadata,
 //! [`gguf_out`] writes the file. The output is staged beside its destination
 //! and renamed into place when complete.
 
-pub mod blocks;
 pub mod gguf_out;
 pub mod hf_meta;
 pub mod input;
-pub mod kquants;
 pub mod recipe;
 pub mod target;
 
@@ -22,6 +20,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::model::quantize::blocks;
 use crate::output::StagedFile;
 use gguf_out::{Kv, TensorOut};
 use input::Input;

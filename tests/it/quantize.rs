@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use candle_core::quantized::GgmlDType;
+use normscope::model::quantize::blocks;
 use normscope::quantize::recipe::{self, ModelInfo, TensorDesc};
-use normscope::quantize::{blocks, Target};
+use normscope::quantize::Target;
 use normscope::weights::gguf::GgufFile;
 
 use crate::common::{normscope, Rng, Tiny};

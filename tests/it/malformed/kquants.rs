@@ -31,7 +31,8 @@ fn requantize(t: &mut GgufTensor, dtype: GgmlDType, id: u32) {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
         .collect();
-    t.data = normscope::quantize::blocks::quantize(dtype, &values, t.ne[0] as usize).unwrap();
+    t.data =
+        normscope::model::quantize::blocks::quantize(dtype, &values, t.ne[0] as usize).unwrap();
     t.ggml_type = id;
 }
 

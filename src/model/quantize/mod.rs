@@ -1,8 +1,13 @@
 //! In-situ quantization (ISQ): a dense model's linear maps (attention and MLP
 //! projections, and the LM head) re-encoded in one of ggml's block formats
-//! after loading, the way mistral.rs does it. Norms and the embedding stay dense.
+//! after loading, the way mistral.rs does it. Norms and the embedding stay
+//! dense. The blocks are ggml's reference quantization ([`blocks`], the same
+//! encoder `normscope quantize` writes files with).
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+pub mod blocks;
+pub mod kquants;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 
 use super::linear::Linear;
 use crate::error::{Error, Result};
@@ -67,7 +72,14 @@ pub fn quantize_linears<'a>(
                 target.block_size()
             )));
         }
-        let q = QTensor::quantize(w, target)?;
+        let (rows, _) = w.dims2()?;
+        let values = w
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let bytes = blocks::quantize(target, &values, cols).map_err(Error::internal)?;
+        let storage = QStorage::from_data(bytes.into(), w.device(), target)?;
+        let q = QTensor::new(storage, (rows, cols))?;
         *lin = Linear::Quantized(QMatMul::from_qtensor(q)?);
         count += 1;
         Ok(())
