@@ -6,21 +6,13 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use normscope::kernels::{PackedMatrix, WeightFormat};
-
-/// SplitMix64.
-fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use normscope::rng::SplitMix64;
 
 /// A random `rows x cols` matrix in `format`.
 fn matrix(format: WeightFormat, rows: usize, cols: usize) -> PackedMatrix {
-    let mut seed = 7;
+    let mut rng = SplitMix64::new(7);
     let mut bytes: Vec<u8> = (0..format.row_bytes(cols).unwrap() * rows)
-        .map(|_| next(&mut seed) as u8)
+        .map(|_| rng.next_u64() as u8)
         .collect();
     let small = half::f16::from_f32(0.01).to_le_bytes();
     match format {

@@ -44,7 +44,7 @@ fn cases() -> Vec<(usize, usize, usize)> {
 
 #[test]
 fn f32_matches_reference() {
-    let mut rng = Rng(20);
+    let mut rng = Rng::new(20);
     for (rows, cols, m) in cases() {
         let w: Vec<f32> = (0..rows * cols).map(|_| rng.f32()).collect();
         let x = activations(&mut rng, m, cols);
@@ -60,7 +60,7 @@ fn f32_matches_reference() {
 
 #[test]
 fn f16_matches_reference() {
-    let mut rng = Rng(21);
+    let mut rng = Rng::new(21);
     for (rows, cols, m) in cases() {
         let w: Vec<f16> = (0..rows * cols).map(|_| f16::from_f32(rng.f32())).collect();
         let x = activations(&mut rng, m, cols);

@@ -7,7 +7,7 @@ use crate::kernels::{KernelError, PackedMatrix, WeightFormat};
 
 #[test]
 fn repacking_keeps_every_ggml_byte() {
-    let mut rng = Rng(10);
+    let mut rng = Rng::new(10);
     for format in QUANT {
         for rows in [1, 3, 8, 13] {
             let cols = 2 * format.block_values();
@@ -27,7 +27,7 @@ fn repacking_keeps_every_ggml_byte() {
 
 #[test]
 fn dequantize_rows_matches_the_formats_dequantization() {
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     for format in QUANT {
         let (rows, cols) = (11, 3 * format.block_values());
         let w = ggml_weights(&mut rng, format, rows, cols);
@@ -85,7 +85,7 @@ fn q8_0_activations_round_half_away_from_zero() {
 
 #[test]
 fn every_isa_quantizes_activations_identically() {
-    let mut rng = Rng(12);
+    let mut rng = Rng::new(12);
     // Random values, exact ties (amax 127 makes 1/d = 1) and a zero block.
     let mut x: Vec<f32> = (0..32 * 64).map(|_| rng.f32() * 5.0).collect();
     for (i, v) in x[..64].iter_mut().enumerate() {

@@ -7,24 +7,26 @@ mod quant;
 
 use half::f16;
 
+use crate::rng::SplitMix64;
+
 /// f32 unit roundoff.
 const U: f64 = f32::EPSILON as f64 / 2.0;
 
-/// SplitMix64 PRNG.
-struct Rng(u64);
+/// Random test data, drawn from the crate's SplitMix64.
+struct Rng(SplitMix64);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(SplitMix64::new(seed))
+    }
+
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [-1, 1).
     fn f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        self.0.signed_unit_f32()
     }
 
     fn bytes(&mut self, n: usize) -> Vec<u8> {

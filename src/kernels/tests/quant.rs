@@ -182,7 +182,7 @@ fn check(
 
 /// Runs every (rows, cols, m) case of `format` on every ISA.
 fn check_format(format: WeightFormat, seed: u64) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let bv = format.block_values();
     let mut cases = Vec::new();
     for rows in [1, 3, 8, 13, 67] {
