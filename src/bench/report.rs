@@ -183,8 +183,22 @@ fn bytes_label(b: u64) -> String {
 }
 
 /// The records as a markdown table (llama-bench's columns plus format and
-/// GB/s), followed by load time, peak memory and time to first token.
+/// GB/s) under one `model: FILE (format, size)` line per file measured,
+/// followed by load time, peak memory and time to first token.
 pub fn markdown(records: &[Record]) -> String {
+    let mut models: Vec<String> = Vec::new();
+    for r in records {
+        let line = format!(
+            "model: {} ({} {}, {})\n",
+            r.model_filename,
+            r.source,
+            r.format,
+            bytes_label(r.model_size)
+        );
+        if !models.contains(&line) {
+            models.push(line);
+        }
+    }
     let head = [
         "model", "format", "size", "params", "device", "threads", "test", "t/s", "GB/s",
     ];
@@ -229,7 +243,7 @@ pub fn markdown(records: &[Record]) -> String {
             .collect();
         format!("| {} |\n", padded.join(" | "))
     };
-    let mut out = line(&head.map(String::from));
+    let mut out = models.concat() + &line(&head.map(String::from));
     let rules: Vec<String> = widths
         .iter()
         .zip(right)

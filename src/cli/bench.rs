@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use normscope::bench::{self, memory, Weights};
 use normscope::model::quantize::parse_isq;
+use normscope::weights::fetch;
 
 use super::{print_json, Common};
 
@@ -54,7 +55,13 @@ pub struct BenchArgs {
 
 /// Loads the model, runs the tests and prints the table (or, with `--json`, the records).
 pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
-    let weights = match (&args.random_init, args.model.model.as_deref()) {
+    // A speed benchmark defaults to the default model's GGUF (Q4_1), not its float32 folder.
+    let default_gguf = match (&args.random_init, &args.model.model) {
+        (None, None) => Some(fetch::fetch_default()?.gguf.to_string_lossy().into_owned()),
+        _ => None,
+    };
+    let spec = args.model.model.as_deref().or(default_gguf.as_deref());
+    let weights = match (&args.random_init, spec) {
         (Some(cfg), None) => Weights::Random(cfg),
         (Some(_), Some(_)) => anyhow::bail!("--random-init and --model exclude each other"),
         (None, spec) => Weights::Checkpoint(spec),

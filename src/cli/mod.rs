@@ -27,6 +27,9 @@ use normscope::weights::{self, LoadedModel};
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
+    /// `--model` given before the command (`normscope --model M generate ...`), as older scripts do.
+    #[arg(long = "model", hide = true)]
+    pub model_before_command: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -106,8 +109,53 @@ pub enum Command {
     Compare(compare::CompareArgs),
 }
 
+/// The one model of a one-model command: its own `--model`, or one given
+/// before the command.
+fn one_model(own: Option<String>, before: Vec<String>) -> normscope::Result<Option<String>> {
+    match (own, before.as_slice()) {
+        (own, []) => Ok(own),
+        (None, [one]) => Ok(Some(one.clone())),
+        (own, before) => Err(normscope::Error::usage(format!(
+            "--model was given {} times; only `analyze` compares several models",
+            before.len() + usize::from(own.is_some())
+        ))),
+    }
+}
+
+impl Command {
+    /// Moves `--model`s given before the command into it (an error for
+    /// commands that load no model by that flag).
+    fn with_models(mut self, before: Vec<String>) -> normscope::Result<Self> {
+        if before.is_empty() {
+            return Ok(self);
+        }
+        match &mut self {
+            Command::Generate(a) => a.model.model = one_model(a.model.model.take(), before)?,
+            Command::Perplexity(a) => a.model.model = one_model(a.model.model.take(), before)?,
+            Command::Bench(a) => a.model.model = one_model(a.model.model.take(), before)?,
+            Command::Variant(a) => a.model.model = one_model(a.model.model.take(), before)?,
+            Command::Finetune(a) => a.model = one_model(a.model.take(), before)?,
+            Command::Analyze(a) => a.model.splice(0..0, before).for_each(drop),
+            Command::Fetch(_)
+            | Command::Convert(_)
+            | Command::Quantize(_)
+            | Command::Compare(_) => {
+                return Err(normscope::Error::usage(
+                    "--model does not apply to this command (see its --help)",
+                ))
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let cli = Cli {
+        command: cli.command.with_models(cli.model_before_command)?,
+        model_before_command: Vec::new(),
+        common: cli.common,
+    };
     match cli.command {
         Command::Fetch(a) => fetch::run(&cli.common, a),
         Command::Convert(a) => convert::run(&cli.common, a),
