@@ -385,3 +385,46 @@ fn the_report_command_is_shell_quoted() {
     let argv = shlex::split(&command).unwrap_or_else(|| panic!("not shell words: {command}"));
     assert_eq!(&argv[1..], &args[..], "{command}");
 }
+
+#[test]
+fn lens_agreement_follows_the_tables_token_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Tiny::default().write_folder(&dir.path().join("m"));
+    let args = [
+        "analyze",
+        "In the beginning God created",
+        "--model",
+        m.to_str().unwrap(),
+    ];
+    let (ok, stdout, stderr) = run_in(dir.path(), &[&args[..], &["--json"]].concat());
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let lens = v["lens"].as_array().unwrap();
+    let excl0: Vec<f64> = lens
+        .iter()
+        .map(|l| {
+            let all = l["top1_agreement"].as_f64().unwrap() * l["kl"]["n"].as_f64().unwrap();
+            let later =
+                l["top1_agreement_excl0"].as_f64().unwrap() * l["kl_excl0"]["n"].as_f64().unwrap();
+            // One window: the two counts differ by position 0's hit or miss.
+            let pos0 = all - later;
+            assert!(pos0.abs() < 1e-9 || (pos0 - 1.0).abs() < 1e-9, "{l}");
+            l["top1_agreement_excl0"].as_f64().unwrap()
+        })
+        .collect();
+    let (ok, table, stderr) = run_in(dir.path(), &args);
+    assert!(ok, "{stderr}");
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.parse::<usize>().is_ok())
+        })
+        .collect();
+    assert_eq!(rows.len(), excl0.len(), "{table}");
+    for (row, want) in rows.iter().zip(&excl0) {
+        let agree = row.split_whitespace().nth(9).unwrap();
+        assert_eq!(agree, format!("{want:.2}"), "{row}");
+    }
+}
