@@ -100,34 +100,6 @@ pub fn looks_like_path(spec: &str) -> bool {
         || !hub::looks_like_repo_id(spec)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::looks_like_path;
-
-    #[test]
-    fn paths_are_told_from_repo_ids() {
-        for path in [
-            "models/SmolLM2-135M-Instruct.Q4_1.gguf",
-            "owner/model.safetensors",
-            "owner/config.json",
-            "./x",
-            "../x/y",
-            "/abs/path",
-            "~/models/x",
-            "a/b/c",
-            "model.gguf",
-            "justaname",
-        ] {
-            assert!(looks_like_path(path), "{path} is a path");
-        }
-        // Relative to the current folder: src/ exists in the crate root, where tests run.
-        assert!(looks_like_path("src/missing-model"));
-        for repo in ["HuggingFaceTB/SmolLM2-135M-Instruct", "google/gemma-3-270m"] {
-            assert!(!looks_like_path(repo), "{repo} is a repo id");
-        }
-    }
-}
-
 /// Loads a Hugging Face folder.
 fn load_folder(folder: &Path, opts: &LoadOptions, check: WeightCheck) -> Result<LoadedModel> {
     let cfg_path = folder.join("config.json");
@@ -197,4 +169,32 @@ fn load_gguf(path: &Path, opts: &LoadOptions, check: WeightCheck) -> Result<Load
         path: path.to_path_buf(),
         format: Format::Gguf,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_path;
+
+    #[test]
+    fn paths_are_told_from_repo_ids() {
+        for path in [
+            "models/SmolLM2-135M-Instruct.Q4_1.gguf",
+            "owner/model.safetensors",
+            "owner/config.json",
+            "./x",
+            "../x/y",
+            "/abs/path",
+            "~/models/x",
+            "a/b/c",
+            "model.gguf",
+            "justaname",
+        ] {
+            assert!(looks_like_path(path), "{path} is a path");
+        }
+        // Relative to the current folder: src/ exists in the crate root, where tests run.
+        assert!(looks_like_path("src/missing-model"));
+        for repo in ["HuggingFaceTB/SmolLM2-135M-Instruct", "google/gemma-3-270m"] {
+            assert!(!looks_like_path(repo), "{repo} is a repo id");
+        }
+    }
 }

@@ -31,11 +31,7 @@ fn help(command: &str) -> String {
 /// The flags a help text lists.
 fn flags(help: &str) -> Vec<String> {
     help.lines()
-        .filter_map(|l| {
-            l.trim_start()
-                .split_whitespace()
-                .find(|w| w.starts_with("--"))
-        })
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
         .map(|w| w.trim_end_matches([',', '.']).to_string())
         .collect()
 }
