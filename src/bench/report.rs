@@ -182,10 +182,9 @@ fn bytes_label(b: u64) -> String {
     }
 }
 
-/// The records as a markdown table (llama-bench's columns plus format and
-/// GB/s) under one `model: FILE (format, size)` line per file measured,
-/// followed by load time, peak memory and time to first token.
-pub fn markdown(records: &[Record]) -> String {
+/// One `model: FILE (source format, size)` line per file the records measured,
+/// to show above their table.
+pub fn model_lines(records: &[Record]) -> String {
     let mut models: Vec<String> = Vec::new();
     for r in records {
         let line = format!(
@@ -199,6 +198,12 @@ pub fn markdown(records: &[Record]) -> String {
             models.push(line);
         }
     }
+    models.concat()
+}
+
+/// The records as a markdown table (llama-bench's columns plus format and
+/// GB/s), followed by load time, peak memory and time to first token.
+pub fn markdown(records: &[Record]) -> String {
     let head = [
         "model", "format", "size", "params", "device", "threads", "test", "t/s", "GB/s",
     ];
@@ -243,7 +248,7 @@ pub fn markdown(records: &[Record]) -> String {
             .collect();
         format!("| {} |\n", padded.join(" | "))
     };
-    let mut out = models.concat() + &line(&head.map(String::from));
+    let mut out = line(&head.map(String::from));
     let rules: Vec<String> = widths
         .iter()
         .zip(right)

@@ -88,6 +88,8 @@ pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
     if common.json {
         return print_json(&Output { records: &records });
     }
+    // Which file was measured, just above the table (stdout stays the table).
+    eprint!("{}", bench::report::model_lines(&records));
     print!("{}", bench::report::markdown(&records));
     Ok(())
 }

@@ -71,9 +71,20 @@ struct LineTask {
     started: Instant,
     last_line: Instant,
     done: u64,
+    /// `done` as the last line showed it.
+    shown: Option<u64>,
 }
 
 impl LineTask {
+    /// Prints the task's line, unless it would repeat the last one.
+    fn show(&mut self) {
+        if self.shown != Some(self.done) {
+            self.shown = Some(self.done);
+            self.last_line = Instant::now();
+            eprintln!("{}", self.line());
+        }
+    }
+
     fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 {
@@ -106,15 +117,16 @@ impl Reporter for Lines {
 
     fn start(&self, id: u64, what: &str, total: u64, unit: &str) {
         let now = Instant::now();
-        let task = LineTask {
+        let mut task = LineTask {
             what: what.to_string(),
             total,
             unit: unit.to_string(),
             started: now,
             last_line: now,
             done: 0,
+            shown: None,
         };
-        eprintln!("{}", task.line());
+        task.show();
         lock(&self.tasks).insert(id, task);
     }
 
@@ -122,15 +134,14 @@ impl Reporter for Lines {
         if let Some(task) = lock(&self.tasks).get_mut(&id) {
             task.done = done;
             if task.last_line.elapsed() >= LINE_EVERY {
-                task.last_line = Instant::now();
-                eprintln!("{}", task.line());
+                task.show();
             }
         }
     }
 
     fn finish(&self, id: u64) {
-        if let Some(task) = lock(&self.tasks).remove(&id) {
-            eprintln!("{}", task.line());
+        if let Some(mut task) = lock(&self.tasks).remove(&id) {
+            task.show();
         }
     }
 }

@@ -286,13 +286,11 @@ fn bench_defaults_to_the_gguf_and_names_it() {
     let out = normscope().args(args).output().unwrap();
     assert!(out.status.success());
     let table = String::from_utf8(out.stdout).unwrap();
-    let first = table.lines().next().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let last = stderr.lines().last().unwrap();
     assert!(
-        first.starts_with(&format!("model: {gguf} (gguf Q4_1")),
-        "{table}"
+        last.starts_with(&format!("model: {gguf} (gguf Q4_1")),
+        "{stderr}"
     );
-    assert!(
-        table.lines().nth(1).unwrap().starts_with("| model"),
-        "{table}"
-    );
+    assert!(table.starts_with("| model"), "{table}");
 }
