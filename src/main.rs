@@ -17,19 +17,15 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            // clap's first line names the problem; the usage block would make it many.
-            let text = e.to_string();
-            let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("bad arguments");
-            eprintln!("{line} (see --help)");
+            let argv: Vec<String> = std::env::args().collect();
+            eprintln!("{} (see --help)", cli::parse_error_line(&e, &argv));
             return ExitCode::from(2);
         }
     };
     cli::init_logging(args.common.verbose);
+    cli::install_reporter(args.common.progress);
     cli::install_interrupt_handler();
-    if let Some(n) = args.common.threads {
+    if let Some(n) = args.command.threads() {
         // candle and rayon read this once, on first use.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }

@@ -189,6 +189,17 @@ pub fn write_atomic(dest: &Path, bytes: &[u8], force: bool) -> Result<()> {
     done.map(|_| ())
 }
 
+/// Writes `tensors` as the safetensors file `path`, readable by all as the
+/// other outputs are (the safetensors crate stages it owner-only).
+pub fn save_safetensors<K: AsRef<str> + Ord + std::fmt::Display>(
+    tensors: &std::collections::HashMap<K, candle_core::Tensor>,
+    path: &Path,
+) -> Result<()> {
+    candle_core::safetensors::save(tensors, path)?;
+    let parent = parent_of(path);
+    std::fs::set_permissions(path, readable_by_all(0o644, &parent)?).map_err(|e| Error::io(path, e))
+}
+
 /// Permissions for finished outputs (temporary files default to owner-only).
 #[cfg(unix)]
 fn readable_by_all(mode: u32, _parent: &Path) -> Result<std::fs::Permissions> {

@@ -52,6 +52,11 @@ pub fn task(what: &str, total: u64, unit: &str) -> Task {
 }
 
 impl Task {
+    /// Steps done so far.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
     /// Records `n` more steps done.
     pub fn inc(&mut self, n: u64) {
         self.done += n;

@@ -31,6 +31,8 @@ pub struct LensFigures {
     pub kl_excl0: Stat,
     /// Fraction of tokens whose lens top-1 equals the model's top-1.
     pub top1_agreement: f64,
+    /// The same after position 0 of each window.
+    pub top1_agreement_excl0: f64,
     /// Lens top-1 id at the last position analysed.
     pub last_top1: u32,
     /// Its text.
@@ -44,7 +46,7 @@ pub struct LensFigures {
 /// Accumulates lens figures across windows.
 pub struct LogitLens {
     kl: Vec<[Running; 2]>,
-    agree: Vec<(u64, u64)>,
+    agree: Vec<[(u64, u64); 2]>,
     last: Vec<Option<(u32, f64, f64)>>,
 }
 
@@ -53,7 +55,7 @@ impl LogitLens {
     pub fn new(num_layers: usize) -> Self {
         Self {
             kl: vec![[Running::default(); 2]; num_layers],
-            agree: vec![(0, 0); num_layers],
+            agree: vec![[(0, 0); 2]; num_layers],
             last: vec![None; num_layers],
         }
     }
@@ -83,8 +85,10 @@ impl LogitLens {
                 if j > 0 {
                     self.kl[layer][1].push(kl);
                 }
-                self.agree[layer].0 += u64::from(top1[j] == final_top1[j]);
-                self.agree[layer].1 += 1;
+                for view in &mut self.agree[layer][..1 + usize::from(j > 0)] {
+                    view.0 += u64::from(top1[j] == final_top1[j]);
+                    view.1 += 1;
+                }
             }
             let p_top = log_q
                 .i((t - 1, final_top1[t - 1] as usize))?
@@ -101,12 +105,13 @@ impl LogitLens {
         (0..self.kl.len())
             .filter_map(|l| {
                 let (top1, last_kl, p) = self.last[l]?;
-                let (hit, n) = self.agree[l];
+                let share = |(hit, n): (u64, u64)| hit as f64 / n.max(1) as f64;
                 Some(LensFigures {
                     layer: l,
                     kl: self.kl[l][0].stat(),
                     kl_excl0: self.kl[l][1].stat(),
-                    top1_agreement: hit as f64 / n.max(1) as f64,
+                    top1_agreement: share(self.agree[l][0]),
+                    top1_agreement_excl0: share(self.agree[l][1]),
                     last_top1: top1,
                     last_top1_token: token_text(top1),
                     last_kl,

@@ -51,16 +51,16 @@ pub fn render_table(f: &Figures, view: View) -> String {
             g(Figure::Angular)
         );
         if let Some(l) = lens.and_then(|l| l.iter().find(|x| x.layer == layer.layer)) {
-            let kl = if view == View::All {
-                l.kl.mean
+            let (kl, agree) = if view == View::All {
+                (l.kl.mean, l.top1_agreement)
             } else {
-                l.kl_excl0.mean
+                (l.kl_excl0.mean, l.top1_agreement_excl0)
             };
             let _ = write!(
                 out,
                 " {:>8.3} {:>6.2} {:<12}",
                 kl,
-                l.top1_agreement,
+                agree,
                 format!("{:?}", l.last_top1_token)
             );
         }
@@ -88,6 +88,7 @@ pub fn render_csv(f: &Figures) -> String {
                 "lens_kl_mean",
                 "lens_kl_excl0_mean",
                 "lens_top1_agreement",
+                "lens_top1_agreement_excl0",
                 "lens_last_top1",
             ]
             .map(String::from),
@@ -112,9 +113,10 @@ pub fn render_csv(f: &Figures) -> String {
                     l.kl.mean.to_string(),
                     l.kl_excl0.mean.to_string(),
                     l.top1_agreement.to_string(),
+                    l.top1_agreement_excl0.to_string(),
                     l.last_top1.to_string(),
                 ]),
-                None => row.extend(std::iter::repeat_n(String::new(), 4)),
+                None => row.extend(std::iter::repeat_n(String::new(), 5)),
             }
         }
         if let Some(abl) = &f.ablation {

@@ -182,6 +182,25 @@ fn bytes_label(b: u64) -> String {
     }
 }
 
+/// One `model: FILE (source format, size)` line per file the records measured,
+/// to show above their table.
+pub fn model_lines(records: &[Record]) -> String {
+    let mut models: Vec<String> = Vec::new();
+    for r in records {
+        let line = format!(
+            "model: {} ({} {}, {})\n",
+            r.model_filename,
+            r.source,
+            r.format,
+            bytes_label(r.model_size)
+        );
+        if !models.contains(&line) {
+            models.push(line);
+        }
+    }
+    models.concat()
+}
+
 /// The records as a markdown table (llama-bench's columns plus format and
 /// GB/s), followed by load time, peak memory and time to first token.
 pub fn markdown(records: &[Record]) -> String {

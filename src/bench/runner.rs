@@ -70,12 +70,16 @@ pub fn measure(model: &Model, test: Test, repetitions: usize) -> Result<Measurem
         Test::Prompt(_) => test,
         Test::Generate(n) => Test::Generate(n.min(16)),
     };
+    let what = format!("bench {} (warm-up + repetitions)", test.name());
+    let mut task = crate::progress::task(&what, repetitions as u64 + 1, "runs");
     run_once(model, warmup)?;
+    task.inc(1);
     let started = SystemTime::now();
     let mut samples_ns = Vec::with_capacity(repetitions);
     let mut first_token_ns = Vec::new();
     for _ in 0..repetitions {
         let (run, first) = run_once(model, test)?;
+        task.inc(1);
         samples_ns.push(run);
         first_token_ns.extend(first);
     }

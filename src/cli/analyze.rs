@@ -14,10 +14,15 @@ use normscope::output::write_atomic;
 use serde::Serialize;
 
 use super::text::{read_utf8, token_ids, window_len};
-use super::{print_json, progress, Common};
+use super::{print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
+    /// A Hugging Face folder, a .gguf file, or a hub repo id `owner/name` (default: SmolLM2-135M-Instruct, fetched on first use); repeat to compare several models.
+    #[arg(long)]
+    pub model: Vec<String>,
+    #[command(flatten)]
+    pub runtime: super::Runtime,
     /// The text to analyse (or use --file).
     pub prompt: Option<String>,
     /// A UTF-8 text file, read in windows of --ctx tokens.
@@ -81,10 +86,10 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
     for out in [&args.csv, &args.plot, &args.report].into_iter().flatten() {
         normscope::output::check_writable(out, args.force)?;
     }
-    let specs: Vec<Option<&str>> = if common.model.is_empty() {
+    let specs: Vec<Option<&str>> = if args.model.is_empty() {
         vec![None]
     } else {
-        common.model.iter().map(|s| Some(s.as_str())).collect()
+        args.model.iter().map(|s| Some(s.as_str())).collect()
     };
     let opts = AnalyzeOptions {
         lens: !args.no_lens,
@@ -93,18 +98,23 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
     };
     let mut results = Vec::new();
     for spec in specs {
-        let mut lm = common.load_spec(spec)?;
+        let mut lm = args.runtime.load_spec(spec)?;
         lm.model.set_skip_layers(&args.skip_layers)?;
         let ctx = window_len(args.ctx, lm.model.cfg.max_position_embeddings)?;
         let ids = token_ids(&lm, &text, args.limit)?;
         let wins = windows(&ids, ctx, generate::leading_token(&lm))?;
         let active = lm.model.cfg.num_layers - lm.model.skipped_layers().len();
         let passes = wins.len() * (1 + if args.ablate { active } else { 0 });
-        let bar = progress(passes as u64, &format!("analyze {}", lm.path.display()));
+        let what = if args.ablate {
+            "analyze (windows, then one pass per block left out)"
+        } else {
+            "analyze"
+        };
+        let mut task = normscope::progress::task(what, passes as u64, "windows");
         let tokenizer = lm.tokenizer.clone();
         let decode = move |id: u32| tokenizer.decode(&[id], false).unwrap_or_default();
-        let figures = analyze(&mut lm.model, &wins, &opts, &decode, &mut || bar.inc(1))?;
-        bar.finish_and_clear();
+        let figures = analyze(&mut lm.model, &wins, &opts, &decode, &mut || task.inc(1))?;
+        drop(task);
         results.push(ModelAnalysis {
             model: lm.path.display().to_string(),
             format: lm.format,
@@ -181,7 +191,7 @@ fn write_outputs(
         write_atomic(path, svg.as_bytes(), args.force)?;
     }
     if let Some(path) = &args.report {
-        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let command = super::command_line();
         let html = render_report(&ReportInput {
             title: "normscope: what each block does to the residual stream".into(),
             command,

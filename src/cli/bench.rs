@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use normscope::bench::{self, memory, Weights};
 use normscope::model::quantize::parse_isq;
+use normscope::weights::fetch;
 
 use super::{print_json, Common};
 
@@ -20,6 +21,8 @@ struct Output<'a> {
 /// `normscope bench`'s own flags (llama-bench's `-p`, `-n`, `-r`).
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: super::ModelArgs,
     /// Prompt lengths to process, e.g. `128,512` (0 skips prompt tests).
     #[arg(
         short = 'p',
@@ -52,17 +55,27 @@ pub struct BenchArgs {
 
 /// Loads the model, runs the tests and prints the table (or, with `--json`, the records).
 pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
-    let weights = match (&args.random_init, common.model.as_slice()) {
-        (Some(cfg), []) => Weights::Random(cfg),
-        (Some(_), _) => anyhow::bail!("--random-init and --model exclude each other"),
-        (None, []) => Weights::Checkpoint(None),
-        (None, [one]) => Weights::Checkpoint(Some(one.as_str())),
-        (None, many) => anyhow::bail!("--model was given {} times; bench takes one", many.len()),
+    // A speed benchmark defaults to the default model's GGUF (Q4_1), not its float32 folder.
+    let default_gguf = match (&args.random_init, &args.model.model) {
+        (None, None) => Some(fetch::fetch_default()?.gguf.to_string_lossy().into_owned()),
+        _ => None,
+    };
+    let spec = args.model.model.as_deref().or(default_gguf.as_deref());
+    let weights = match (&args.random_init, spec) {
+        (Some(cfg), None) => Weights::Random(cfg),
+        (Some(_), Some(_)) => anyhow::bail!("--random-init and --model exclude each other"),
+        (None, spec) => Weights::Checkpoint(spec),
     };
     let quantize = args.quantize.as_deref().map(parse_isq).transpose()?;
     let tests = bench::plan(&args.n_prompt, &args.n_gen, args.repetitions)?;
-    let (device, dtype) = common.device_and_dtype()?;
-    let bm = bench::load(weights, &device, dtype, quantize, common.weight_check())?;
+    let (device, dtype) = args.model.runtime.device_and_dtype()?;
+    let bm = bench::load(
+        weights,
+        &device,
+        dtype,
+        quantize,
+        args.model.runtime.weight_check(),
+    )?;
     let mut records = bench::run(&bm, &tests, args.repetitions, &mut |r| {
         eprintln!("{}: {:.2} ± {:.2} t/s", r.test, r.avg_ts, r.stddev_ts);
     })?;
@@ -75,6 +88,8 @@ pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
     if common.json {
         return print_json(&Output { records: &records });
     }
+    // Which file was measured, just above the table (stdout stays the table).
+    eprint!("{}", bench::report::model_lines(&records));
     print!("{}", bench::report::markdown(&records));
     Ok(())
 }

@@ -29,7 +29,7 @@ pub fn run(common: &Common, args: CompareArgs) -> anyhow::Result<()> {
         .map(|r| summarize(r))
         .collect::<normscope::Result<Vec<_>>>()?;
     if let Some(path) = &args.report {
-        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let command = super::command_line();
         write_atomic(path, render_html(&runs, &command)?.as_bytes(), args.force)?;
     }
     if common.json {

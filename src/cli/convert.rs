@@ -19,13 +19,26 @@ pub struct ConvertArgs {
     /// Replace a non-empty output folder.
     #[arg(long)]
     pub force: bool,
+    /// The dtype of the written safetensors: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Scan every tensor for NaN and Inf first (by default only norms and the embedding).
+    #[arg(long)]
+    pub check_weights: bool,
 }
 
 pub fn run(common: &Common, args: ConvertArgs) -> anyhow::Result<()> {
-    let dtype = parse_dtype(&common.dtype)?;
+    let dtype = parse_dtype(&args.dtype)?;
     let started = std::time::Instant::now();
     let gguf = GgufFile::open(&args.input)?;
-    check::scan_gguf(&gguf, common.weight_check())?;
+    check::scan_gguf(
+        &gguf,
+        if args.check_weights {
+            check::WeightCheck::All
+        } else {
+            check::WeightCheck::Cheap
+        },
+    )?;
     drop(gguf);
     convert::convert_gguf(&args.input, &args.out, dtype, args.force)?;
     let secs = started.elapsed().as_secs_f64();

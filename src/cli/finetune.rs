@@ -12,6 +12,15 @@ use super::{print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
+    /// The checkpoint to start from: a Hugging Face folder, a .gguf file, or a hub repo id `owner/name` (default: SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// CPU threads, at least 1 (default: all cores).
+    #[arg(long, value_parser = super::parse_threads)]
+    pub threads: Option<usize>,
     /// Norm placement to fine-tune (a Pre-Norm --model is converted first, as `variant` does).
     #[arg(long, value_parser = PossibleValuesParser::new(PLACEMENT_NAMES), required_unless_present = "resume")]
     pub variant: Option<String>,
@@ -107,12 +116,12 @@ impl Progress for Bar {
 }
 
 pub fn run(common: &Common, args: FinetuneArgs) -> anyhow::Result<()> {
-    let (device, _) = common.device_and_dtype()?;
+    let device = normscope::device::parse_device(&args.device)?;
     let start = if args.resume {
         Start::Resume(args.steps)
     } else {
         let settings = TrainSettings {
-            model: common.model.first().cloned(),
+            model: args.model.clone(),
             variant: args
                 .variant
                 .clone()
@@ -135,9 +144,6 @@ pub fn run(common: &Common, args: FinetuneArgs) -> anyhow::Result<()> {
         };
         Start::Fresh(settings, args.force)
     };
-    if common.model.len() > 1 {
-        anyhow::bail!("finetune takes one --model");
-    }
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template(
             "finetune {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",

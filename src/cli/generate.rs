@@ -11,6 +11,8 @@ use super::{print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: super::ModelArgs,
     /// The prompt (or use --prompt-file).
     pub prompt: Option<String>,
     /// Read the prompt from a UTF-8 file.
@@ -73,7 +75,7 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
     if args.max_tokens == 0 {
         anyhow::bail!("--max-tokens must be at least 1");
     }
-    let mut lm = common.load_model()?;
+    let mut lm = args.model.load_model()?;
     lm.model.set_skip_layers(&args.skip_layers)?;
     let text = if args.chat {
         let mut messages = Vec::new();

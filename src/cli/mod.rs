@@ -9,10 +9,11 @@ mod finetune;
 mod generate;
 mod perplexity;
 mod quantize;
+mod reporter;
 mod text;
 mod variant;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use candle_core::{DType, Device};
 use clap::{Args, Parser, Subcommand};
@@ -26,6 +27,9 @@ use normscope::weights::{self, LoadedModel};
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
+    /// `--model` given before the command (`normscope --model M generate ...`), as older scripts do.
+    #[arg(long = "model", hide = true)]
+    pub model_before_command: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,27 +37,52 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// A Hugging Face folder, a .gguf file, or a hub repo id (default: SmolLM2-135M-Instruct, fetched on first use); `analyze` takes several.
-    #[arg(long, global = true)]
-    pub model: Vec<String>,
-    /// cpu, cuda, cuda:N or metal.
-    #[arg(long, global = true, default_value = "cpu")]
-    pub device: String,
-    /// Compute dtype for safetensors models: f32, f16 or bf16 (GGUF always computes in f32).
-    #[arg(long, global = true, default_value = "f32")]
-    pub dtype: String,
     /// Print exactly one JSON object on stdout (logs go to stderr).
     #[arg(long, global = true)]
     pub json: bool,
-    /// CPU threads (default: all cores).
-    #[arg(long, global = true)]
-    pub threads: Option<usize>,
     /// Log more (repeat for more detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Scan every weight for NaN and Inf at load (by default only norms and the embedding).
+    /// Report progress on stderr even when it is not a terminal (plain lines;
+    /// on a terminal progress bars are drawn anyway).
     #[arg(long, global = true)]
+    pub progress: bool,
+}
+
+/// How a command that runs a model runs it.
+#[derive(Debug, Args)]
+pub struct Runtime {
+    /// cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Compute dtype for safetensors models: f32, f16 or bf16 (GGUF always computes in f32).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// CPU threads, at least 1 (default: all cores).
+    #[arg(long, value_parser = parse_threads)]
+    pub threads: Option<usize>,
+    /// Scan every weight for NaN and Inf at load (by default only norms and the embedding).
+    #[arg(long)]
     pub check_weights: bool,
+}
+
+/// The model a one-model command loads, and how it runs it.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// A Hugging Face folder, a .gguf file, or a hub repo id `owner/name` (default: SmolLM2-135M-Instruct, fetched on first use).
+    #[arg(long)]
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub runtime: Runtime,
+}
+
+/// `--threads`: a count of at least 1 (leaving it out means all cores).
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (leave --threads out to use all cores)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a whole number of threads")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,8 +109,53 @@ pub enum Command {
     Compare(compare::CompareArgs),
 }
 
+/// The one model of a one-model command: its own `--model`, or one given
+/// before the command.
+fn one_model(own: Option<String>, before: Vec<String>) -> normscope::Result<Option<String>> {
+    match (own, before.as_slice()) {
+        (own, []) => Ok(own),
+        (None, [one]) => Ok(Some(one.clone())),
+        (own, before) => Err(normscope::Error::usage(format!(
+            "--model was given {} times; only `analyze` compares several models",
+            before.len() + usize::from(own.is_some())
+        ))),
+    }
+}
+
+impl Command {
+    /// Moves `--model`s given before the command into it (an error for
+    /// commands that load no model by that flag).
+    fn with_models(mut self, before: Vec<String>) -> normscope::Result<Self> {
+        if before.is_empty() {
+            return Ok(self);
+        }
+        match &mut self {
+            Command::Generate(a) => a.model.model = one_model(a.model.model.take(), before)?,
+            Command::Perplexity(a) => a.model.model = one_model(a.model.model.take(), before)?,
+            Command::Bench(a) => a.model.model = one_model(a.model.model.take(), before)?,
+            Command::Variant(a) => a.model.model = one_model(a.model.model.take(), before)?,
+            Command::Finetune(a) => a.model = one_model(a.model.take(), before)?,
+            Command::Analyze(a) => a.model.splice(0..0, before).for_each(drop),
+            Command::Fetch(_)
+            | Command::Convert(_)
+            | Command::Quantize(_)
+            | Command::Compare(_) => {
+                return Err(normscope::Error::usage(
+                    "--model does not apply to this command (see its --help)",
+                ))
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let cli = Cli {
+        command: cli.command.with_models(cli.model_before_command)?,
+        model_before_command: Vec::new(),
+        common: cli.common,
+    };
     match cli.command {
         Command::Fetch(a) => fetch::run(&cli.common, a),
         Command::Convert(a) => convert::run(&cli.common, a),
@@ -96,7 +170,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-impl Common {
+impl Command {
+    /// The `--threads` this command was given, if it takes the flag.
+    pub fn threads(&self) -> Option<usize> {
+        match self {
+            Command::Generate(a) => a.model.runtime.threads,
+            Command::Perplexity(a) => a.model.runtime.threads,
+            Command::Bench(a) => a.model.runtime.threads,
+            Command::Variant(a) => a.model.runtime.threads,
+            Command::Analyze(a) => a.runtime.threads,
+            Command::Finetune(a) => a.threads,
+            Command::Quantize(a) => a.threads,
+            Command::Fetch(_) | Command::Convert(_) | Command::Compare(_) => None,
+        }
+    }
+}
+
+impl Runtime {
     /// The device and compute dtype asked for (saying so when bf16 has to
     /// compute in f32).
     pub fn device_and_dtype(&self) -> normscope::Result<(Device, DType)> {
@@ -118,32 +208,17 @@ impl Common {
         }
     }
 
-    /// Loads `--model` (or the default model) for inference; more than one is an error.
-    pub fn load_model(&self) -> normscope::Result<LoadedModel> {
-        self.load_one(false)
-    }
-
-    /// Loads `--model` with dense weights, as variants and fine-tuning need them.
-    pub fn load_dense_model(&self) -> normscope::Result<LoadedModel> {
-        self.load_one(true)
-    }
-
-    fn load_one(&self, training: bool) -> normscope::Result<LoadedModel> {
-        if self.model.len() > 1 {
-            return Err(normscope::Error::usage(format!(
-                "--model was given {} times; only `analyze` compares several models",
-                self.model.len()
-            )));
-        }
-        self.load_spec_with(self.model.first().map(String::as_str), training)
-    }
-
     /// Loads one model spec (`None`: the default model) for inference.
     pub fn load_spec(&self, spec: Option<&str>) -> normscope::Result<LoadedModel> {
         self.load_spec_with(spec, false)
     }
 
-    fn load_spec_with(&self, spec: Option<&str>, training: bool) -> normscope::Result<LoadedModel> {
+    /// Loads one model spec (`None`: the default model), dense when `training`.
+    pub fn load_spec_with(
+        &self,
+        spec: Option<&str>,
+        training: bool,
+    ) -> normscope::Result<LoadedModel> {
         let (device, dtype) = self.device_and_dtype()?;
         let started = std::time::Instant::now();
         let opts = LoadOptions {
@@ -160,6 +235,18 @@ impl Common {
     }
 }
 
+impl ModelArgs {
+    /// Loads `--model` (or the default model) for inference.
+    pub fn load_model(&self) -> normscope::Result<LoadedModel> {
+        self.runtime.load_spec(self.model.as_deref())
+    }
+
+    /// Loads `--model` with dense weights, as variants need them.
+    pub fn load_dense_model(&self) -> normscope::Result<LoadedModel> {
+        self.runtime.load_spec_with(self.model.as_deref(), true)
+    }
+}
+
 /// Prints `value` as the one JSON object on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -168,17 +255,11 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A progress bar on stderr (drawn only when stderr is a terminal).
-pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} {bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
-        )
-        .expect("progress template is valid"),
-    );
-    bar.set_message(what.to_string());
-    bar
+/// This process's command line, shell-quoted so that pasting it reruns the command.
+pub fn command_line() -> String {
+    let argv: Vec<String> = std::env::args().collect();
+    // Quoting fails only on a NUL byte, which no argument can hold.
+    shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
 }
 
 /// The exit status of a run stopped by SIGINT (128 + 2, as shells report it).
@@ -200,7 +281,40 @@ pub fn install_interrupt_handler() {
     }
 }
 
-/// Logs go to stderr; `-v` shows info, `-vv` debug.
+/// Installs the progress reporter: bars when stderr is a terminal, plain
+/// lines when `forced` (`--progress`) and it is not, else nothing.
+pub fn install_reporter(forced: bool) {
+    if let Some(r) = reporter::for_stderr(std::io::stderr().is_terminal(), forced) {
+        normscope::progress::set_reporter(r);
+    }
+}
+
+/// clap's error as one line; a negative number given to a flag that wants a
+/// count (`--max-tokens -1`) names that flag.
+pub fn parse_error_line(e: &clap::Error, argv: &[String]) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::UnknownArgument {
+        if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+            let flag = argv
+                .iter()
+                .position(|a| a == arg)
+                .and_then(|i| i.checked_sub(1))
+                .map(|i| argv[i].as_str())
+                .filter(|f| f.starts_with('-') && f.parse::<f64>().is_err());
+            if let (true, Some(flag)) = (arg.parse::<f64>().is_ok(), flag) {
+                return format!("error: {flag} takes no negative value (got {arg})");
+            }
+        }
+    }
+    let text = e.to_string();
+    // clap's first line names the problem; the usage block would make it many.
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("bad arguments")
+        .to_string()
+}
+
+/// Logs go to stderr (coloured only on a terminal); `-v` shows info, `-vv` debug.
 pub fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "warn",
@@ -211,6 +325,7 @@ pub fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .init();
 }

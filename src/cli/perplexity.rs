@@ -7,10 +7,12 @@ use normscope::analysis::perplexity::{evaluate, llama_cpp_chunks, windows};
 use normscope::generate;
 
 use super::text::{read_utf8, token_ids, window_len};
-use super::{print_json, progress, Common};
+use super::{print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct PerplexityArgs {
+    #[command(flatten)]
+    pub model: super::ModelArgs,
     /// UTF-8 text file.
     #[arg(long)]
     pub file: PathBuf,
@@ -32,7 +34,7 @@ pub struct PerplexityArgs {
 
 pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
     let text = read_utf8(&args.file)?;
-    let mut lm = common.load_model()?;
+    let mut lm = args.model.load_model()?;
     lm.model.set_skip_layers(&args.skip_layers)?;
     let ctx = window_len(args.ctx, lm.model.cfg.max_position_embeddings)?;
     let bos = generate::leading_token(&lm);
@@ -50,10 +52,10 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
     } else {
         (windows(&token_ids(&lm, &text, args.limit)?, ctx, bos)?, 0)
     };
-    let bar = progress(wins.len() as u64, "perplexity");
+    let mut task = normscope::progress::task("perplexity", wins.len() as u64, "windows");
     let started = std::time::Instant::now();
-    let nll = evaluate(&lm.model, &wins, first, &mut || bar.inc(1))?;
-    bar.finish_and_clear();
+    let nll = evaluate(&lm.model, &wins, first, &mut || task.inc(1))?;
+    drop(task);
     let secs = started.elapsed().as_secs_f64();
     let ppl = nll
         .perplexity()

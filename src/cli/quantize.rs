@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use normscope::quantize::{self, Target};
 
-use super::{print_json, progress, Common};
+use super::{print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct QuantizeArgs {
@@ -21,18 +21,27 @@ pub struct QuantizeArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+    /// CPU threads, at least 1 (default: all cores).
+    #[arg(long, value_parser = super::parse_threads)]
+    pub threads: Option<usize>,
 }
 
 pub fn run(common: &Common, args: QuantizeArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.kind).map_err(normscope::Error::usage)?;
-    let bar = progress(1, &format!("quantize {}", target.name()));
-    let report = |done: usize, total: usize, name: &str| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-        bar.set_message(format!("quantize {} {name}", target.name()));
+    let task = std::cell::RefCell::new(None::<normscope::progress::Task>);
+    let report = |done: usize, total: usize, _name: &str| {
+        let mut task = task.borrow_mut();
+        let t = task.get_or_insert_with(|| {
+            normscope::progress::task(
+                &format!("quantize {}", target.name()),
+                total as u64,
+                "tensors",
+            )
+        });
+        t.inc((done as u64).saturating_sub(t.done()));
     };
     let summary = quantize::quantize(&args.input, &args.out, target, args.force, &report);
-    bar.finish_and_clear();
+    drop(task);
     let s = summary?;
     if common.json {
         return print_json(&s);

@@ -10,6 +10,8 @@ use candle_core::{Tensor, D};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::model::{KvState, Model};
+use crate::progress;
 use crate::weights::LoadedModel;
 pub use sampling::SamplingConfig;
 
@@ -74,6 +76,29 @@ pub fn leading_token(lm: &LoadedModel) -> Option<u32> {
     (with.len() == without.len() + 1 && with[1..] == without[..]).then(|| with[0])
 }
 
+/// Prompt tokens per prefill step: long prompts go through the KV cache in
+/// chunks of this many, so that progress can be reported between them.
+pub const PREFILL_CHUNK: usize = 512;
+
+/// Runs `ids` through `model` into `cache`, `chunk` tokens at a time
+/// (reporting progress in tokens), and returns the last position's logits.
+pub fn prefill(model: &Model, ids: &[u32], cache: &mut KvState, chunk: usize) -> Result<Tensor> {
+    if ids.is_empty() || chunk == 0 {
+        return Err(Error::usage(
+            "prefill needs at least one token, in chunks of at least one",
+        ));
+    }
+    let device = model.device();
+    let mut task = progress::task("prefill", ids.len() as u64, "tokens");
+    let mut logits = None;
+    for part in ids.chunks(chunk) {
+        let input = Tensor::new(part, device)?.unsqueeze(0)?;
+        logits = Some(model.forward_last(&input, Some(cache))?);
+        task.inc(part.len() as u64);
+    }
+    Ok(logits.expect("at least one chunk"))
+}
+
 /// Generates up to `max_tokens` tokens after `prompt_ids`, calling `on_text` with
 /// each piece of decoded text as soon as it is complete.
 pub fn generate(
@@ -108,14 +133,15 @@ pub fn generate(
     let mut stopped_at_eos = false;
 
     let start = Instant::now();
-    let mut input = Tensor::new(prompt_ids, device)?.unsqueeze(0)?;
+    let mut input = None;
     let mut prefill_s = 0.0;
     let mut first_token_s = 0.0;
     for step in 0..max_tokens {
-        let logits = lm
-            .model
-            .forward_last(&input, Some(&mut cache))?
-            .squeeze(0)?;
+        let logits = match &input {
+            None => prefill(&lm.model, prompt_ids, &mut cache, PREFILL_CHUNK)?,
+            Some(input) => lm.model.forward_last(input, Some(&mut cache))?,
+        }
+        .squeeze(0)?;
         if step == 0 {
             prefill_s = start.elapsed().as_secs_f64();
         }
@@ -146,7 +172,7 @@ pub fn generate(
             text.push_str(&piece);
             on_text(&piece)?;
         }
-        input = Tensor::new(&[next], device)?.unsqueeze(0)?;
+        input = Some(Tensor::new(&[next], device)?.unsqueeze(0)?);
     }
     let total_s = start.elapsed().as_secs_f64();
     let decode_tokens = generated.len().saturating_sub(1);

@@ -51,9 +51,15 @@ impl Model {
     pub fn load(src: &dyn TensorSource, cfg: Config, opts: &LoadOptions) -> Result<Self> {
         let embed_spec = layout::spec(&cfg, Site::Embedding);
         let embed = src.embedding(&embed_spec)?;
+        let mut task = crate::progress::task("loading", cfg.num_layers as u64, "blocks");
         let blocks = (0..cfg.num_layers)
-            .map(|l| Block::load(src, &cfg, l))
+            .map(|l| {
+                let block = Block::load(src, &cfg, l);
+                task.inc(1);
+                block
+            })
             .collect::<Result<Vec<_>>>()?;
+        drop(task);
         let head = layout::spec(&cfg, Site::Head);
         let head_tied = !src.contains(&head);
         let lm_head = if !head_tied {

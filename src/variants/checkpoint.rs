@@ -42,7 +42,7 @@ pub fn write_folder(
         .iter()
         .map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?)))
         .collect::<Result<HashMap<_, _>>>()?;
-    candle_core::safetensors::save(&cast, dir.join("model.safetensors"))?;
+    crate::output::save_safetensors(&cast, &dir.join("model.safetensors"))?;
     let config =
         serde_json::to_string_pretty(&cfg.to_hf(dtype_name(dtype)?)).expect("configs serialize");
     let path = dir.join("config.json");

@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod compare;
 pub mod data;
+pub mod heldout;
 pub mod metrics;
 pub mod optim;
 pub mod report;

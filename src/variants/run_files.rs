@@ -170,7 +170,7 @@ impl RunFiles {
             source,
             |dir| {
                 let opt_path = dir.join("optimizer.safetensors");
-                candle_core::safetensors::save(&opt.state(), &opt_path)?;
+                crate::output::save_safetensors(&opt.state(), &opt_path)?;
                 let state = dir.join("trainer_state.json");
                 let json = serde_json::json!({ "step": step, "optimizer_steps": opt.steps() });
                 std::fs::write(&state, json.to_string()).map_err(|e| Error::io(&state, e))

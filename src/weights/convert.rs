@@ -75,7 +75,7 @@ pub fn convert_gguf(input: &Path, out: &Path, dtype: DType, force: bool) -> Resu
             to_hf_stored(&spec, &w)?.to_dtype(dtype)?,
         );
     }
-    candle_core::safetensors::save(&tensors, staged.path().join("model.safetensors"))?;
+    crate::output::save_safetensors(&tensors, &staged.path().join("model.safetensors"))?;
 
     cfg.rope_interleaved = false;
     write_json(

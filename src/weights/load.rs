@@ -75,10 +75,29 @@ pub fn resolve(spec: Option<&str>) -> Result<PathBuf> {
             "not a model: pass a Hugging Face folder, a .gguf file or a hub repo id",
         ));
     }
-    if hub::looks_like_repo_id(spec) {
-        return hub::resolve(spec);
+    if looks_like_path(spec) {
+        return Err(Error::format(path, "no such file or folder"));
     }
-    Err(Error::format(path, "no such file or folder"))
+    hub::resolve(spec)
+}
+
+/// True when `spec` (which names nothing on disk) should be read as a path
+/// rather than a hub repo id: it ends in `.gguf`, `.safetensors` or `.json`,
+/// starts with `.`, `/` or `~`, has more than one `/`, names an existing
+/// parent folder, or is not a plausible `owner/name` at all.
+pub fn looks_like_path(spec: &str) -> bool {
+    let path = Path::new(spec);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    matches!(ext.as_deref(), Some("gguf" | "safetensors" | "json"))
+        || spec.starts_with(['.', '/', '~'])
+        || spec.matches('/').count() > 1
+        || path
+            .parent()
+            .is_some_and(|d| !d.as_os_str().is_empty() && d.is_dir())
+        || !hub::looks_like_repo_id(spec)
 }
 
 /// Loads a Hugging Face folder.
@@ -150,4 +169,32 @@ fn load_gguf(path: &Path, opts: &LoadOptions, check: WeightCheck) -> Result<Load
         path: path.to_path_buf(),
         format: Format::Gguf,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_path;
+
+    #[test]
+    fn paths_are_told_from_repo_ids() {
+        for path in [
+            "models/SmolLM2-135M-Instruct.Q4_1.gguf",
+            "owner/model.safetensors",
+            "owner/config.json",
+            "./x",
+            "../x/y",
+            "/abs/path",
+            "~/models/x",
+            "a/b/c",
+            "model.gguf",
+            "justaname",
+        ] {
+            assert!(looks_like_path(path), "{path} is a path");
+        }
+        // Relative to the current folder: src/ exists in the crate root, where tests run.
+        assert!(looks_like_path("src/missing-model"));
+        for repo in ["HuggingFaceTB/SmolLM2-135M-Instruct", "google/gemma-3-270m"] {
+            assert!(!looks_like_path(repo), "{repo} is a repo id");
+        }
+    }
 }

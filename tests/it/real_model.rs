@@ -265,3 +265,32 @@ fn chat_template_renders_chatml_from_both_formats() {
         assert_eq!(ids[0], 1, "<|im_start|> is one special token");
     }
 }
+
+/// `bench` without `--model` measures the default model's GGUF (not its
+/// float32 folder) and names the file above its table.
+#[test]
+fn bench_defaults_to_the_gguf_and_names_it() {
+    let gguf = default_model().gguf.display().to_string();
+    let args = ["bench", "-p", "8", "-n", "4", "-r", "1", "--threads", "1"];
+    let out = normscope().args(args).arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in v["records"].as_array().unwrap() {
+        assert_eq!(r["model_filename"], gguf.as_str());
+        assert!(r["format"].as_str().unwrap().starts_with("Q4_1"), "{r}");
+    }
+    let out = normscope().args(args).output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!("model: {gguf} (gguf Q4_1")),
+        "{stderr}"
+    );
+    assert!(table.starts_with("| model"), "{table}");
+}

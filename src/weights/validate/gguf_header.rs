@@ -90,6 +90,16 @@ fn scalar_size(t: u32) -> Option<usize> {
     })
 }
 
+/// The message for a file that ends before what its header promises:
+/// `file_len` bytes where at least `needed` (`None`: more than 2^64) are
+/// declared, and the `detail` of which field ran out.
+fn truncated(file_len: usize, needed: Option<u64>, detail: &str) -> String {
+    let needed = needed.map_or("more than 2^64".to_string(), |n| n.to_string());
+    format!(
+        "truncated: the file is {file_len} bytes, its header needs at least {needed} ({detail})"
+    )
+}
+
 const TYPE_STRING: u32 = 8;
 const TYPE_ARRAY: u32 = 9;
 
@@ -106,10 +116,14 @@ impl<'a> Cursor<'a> {
 
     fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8], String> {
         if n > self.remaining() as u64 {
-            return Err(format!(
-                "{what}: {n} bytes at offset {} run past the end of the {}-byte file",
-                self.pos,
-                self.bytes.len()
+            return Err(truncated(
+                self.bytes.len(),
+                (self.pos as u64).checked_add(n),
+                &format!(
+                    "{what}: {n} bytes at offset {} run past the end of the {}-byte file",
+                    self.pos,
+                    self.bytes.len()
+                ),
             ));
         }
         let s = &self.bytes[self.pos..self.pos + n as usize];
@@ -132,9 +146,13 @@ impl<'a> Cursor<'a> {
     fn string(&mut self, what: &str) -> Result<&'a [u8], String> {
         let len = self.u64(what)?;
         if len > self.remaining() as u64 {
-            return Err(format!(
-                "{what}: string length {len} exceeds the {} bytes left in the file",
-                self.remaining()
+            return Err(truncated(
+                self.bytes.len(),
+                (self.pos as u64).checked_add(len),
+                &format!(
+                    "{what}: string length {len} exceeds the {} bytes left in the file",
+                    self.remaining()
+                ),
             ));
         }
         self.take(len, what)
@@ -175,9 +193,13 @@ pub fn check(bytes: &[u8]) -> Result<GgufLayout, String> {
         .checked_mul(13)
         .and_then(|a| n_tensors.checked_mul(25).and_then(|b| a.checked_add(b)));
     if needed.is_none_or(|n| n > c.remaining() as u64) {
-        return Err(format!(
-            "header declares {n_tensors} tensors and {n_kv} metadata entries, which cannot fit in the {}-byte file",
-            bytes.len()
+        return Err(truncated(
+            bytes.len(),
+            needed.and_then(|n| n.checked_add(c.pos as u64)),
+            &format!(
+                "header declares {n_tensors} tensors and {n_kv} metadata entries, which cannot fit in the {}-byte file",
+                bytes.len()
+            ),
         ));
     }
     let mut keys = HashSet::new();
@@ -273,9 +295,13 @@ fn array(c: &mut Cursor, key: &str) -> Result<MetaValue, String> {
     };
     let bytes = len.checked_mul(min as u64);
     if bytes.is_none_or(|b| b > c.remaining() as u64) {
-        return Err(format!(
-            "{what} declares {len} elements, more than the {} bytes left in the file can hold",
-            c.remaining()
+        return Err(truncated(
+            c.bytes.len(),
+            bytes.and_then(|b| b.checked_add(c.pos as u64)),
+            &format!(
+                "{what} declares {len} elements, more than the {} bytes left in the file can hold",
+                c.remaining()
+            ),
         ));
     }
     match t {
@@ -357,8 +383,12 @@ fn place(
             start: s as usize,
             end: e as usize,
         }),
-        _ => Err(format!(
-            "{what}: {size} bytes at data offset {offset} run past the end of the {file_len}-byte file"
+        _ => Err(truncated(
+            file_len,
+            end,
+            &format!(
+                "{what}: {size} bytes at data offset {offset} run past the end of the {file_len}-byte file"
+            ),
         )),
     }
 }
