@@ -52,22 +52,35 @@ pub struct BenchArgs {
 
 /// Loads the model, runs the tests and prints the table (or, with `--json`, the records).
 pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
-    let weights = match (&args.random_init, common.model.as_slice()) {
-        (Some(cfg), []) => Weights::Random(cfg),
+    // `--model a --model b` or `--model a,b`: one table, a row per file per test.
+    let specs: Vec<&str> = common
+        .model
+        .iter()
+        .flat_map(|m| m.split(','))
+        .filter(|m| !m.is_empty())
+        .collect();
+    let weights: Vec<Weights> = match (&args.random_init, specs.as_slice()) {
+        (Some(cfg), []) => vec![Weights::Random(cfg)],
         (Some(_), _) => anyhow::bail!("--random-init and --model exclude each other"),
-        (None, []) => Weights::Checkpoint(None),
-        (None, [one]) => Weights::Checkpoint(Some(one.as_str())),
-        (None, many) => anyhow::bail!("--model was given {} times; bench takes one", many.len()),
+        (None, []) => vec![Weights::Checkpoint(None)],
+        (None, many) => many.iter().map(|m| Weights::Checkpoint(Some(m))).collect(),
     };
     let quantize = args.quantize.as_deref().map(parse_isq).transpose()?;
     let tests = bench::plan(&args.n_prompt, &args.n_gen, args.repetitions)?;
     let (device, dtype) = common.device_and_dtype()?;
-    let bm = bench::load(weights, &device, dtype, quantize, common.weight_check())?;
-    let mut records = bench::run(&bm, &tests, args.repetitions, &mut |r| {
-        eprintln!("{}: {:.2} ± {:.2} t/s", r.test, r.avg_ts, r.stddev_ts);
-    })?;
+    let mut records = Vec::new();
+    let mut n_threads = 1;
+    for w in weights {
+        // Each model is dropped before the next loads, so that each one's
+        // peak resident memory is its own.
+        let bm = bench::load(w, &device, dtype, quantize, common.weight_check())?;
+        n_threads = bm.info.n_threads;
+        records.extend(bench::run(&bm, &tests, args.repetitions, &mut |r| {
+            eprintln!("{}: {:.2} ± {:.2} t/s", r.test, r.avg_ts, r.stddev_ts);
+        })?);
+    }
     if args.mem_bw {
-        let bw = memory::read_bandwidth_gb_per_s(PROBE_BYTES, bm.info.n_threads, 5);
+        let bw = memory::read_bandwidth_gb_per_s(PROBE_BYTES, n_threads, 5);
         for r in &mut records {
             r.mem_read_gb_per_s = Some(bw);
         }
