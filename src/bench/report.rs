@@ -90,6 +90,9 @@ pub struct Record {
     pub peak_rss_bytes: Option<u64>,
     /// Peak resident bytes while loading.
     pub load_peak_rss_bytes: Option<u64>,
+    /// Bytes the KV cache held at the end of a run (compare with the peak
+    /// resident memory beside the file size).
+    pub kv_cache_bytes: u64,
     /// The machine's memory-read bandwidth in GB/s, when probed (`--mem-bw`).
     pub mem_read_gb_per_s: Option<f64>,
 }
@@ -144,6 +147,7 @@ impl Record {
             load_ms: info.load_ms,
             peak_rss_bytes,
             load_peak_rss_bytes: info.load_peak_rss_bytes,
+            kv_cache_bytes: m.kv_cache_bytes,
             mem_read_gb_per_s: None,
         }
     }

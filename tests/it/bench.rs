@@ -62,7 +62,7 @@ fn check(r: &Value, what: &str) -> String {
         assert!(!s(k).is_empty(), "{what}: `{k}` is empty");
     }
     assert!(u("model_size") > 0 && u("model_n_params") > 0 && u("n_threads") == 1);
-    assert!(u("bytes_per_token") > 0 && u("avg_ns") > 0);
+    assert!(u("bytes_per_token") > 0 && u("avg_ns") > 0 && u("kv_cache_bytes") > 0);
     u("stddev_ns");
     assert!(f("avg_ts") > 0.0 && f("stddev_ts") >= 0.0 && f("load_ms") > 0.0);
     assert_eq!(r["samples_ns"].as_array().unwrap().len(), 2, "{what}");
