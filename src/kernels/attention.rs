@@ -219,17 +219,8 @@ fn attend_block_generic(b: &Block<'_>, out: &mut [f32]) {
                 }
             }
             let (a, z) = (a - j0, z - j0);
-            let mut tile_max = f32::NEG_INFINITY;
-            for s in &mut p[a..z] {
-                *s *= b.scale;
-                tile_max = tile_max.max(*s);
-            }
-            let m = max[r].max(tile_max);
-            let mut tile_sum = 0.0;
-            for s in &mut p[a..z] {
-                *s = exp(*s - m);
-                tile_sum += *s;
-            }
+            let m = max[r].max(scale_and_mask(&mut p, a..z, b.scale));
+            let tile_sum = exp_and_sum(&mut p, m);
             let o = &mut out[r * hd..(r + 1) * hd];
             if max[r] != m {
                 let c = exp(max[r] - m);
@@ -250,6 +241,48 @@ fn attend_block_generic(b: &Block<'_>, out: &mut [f32]) {
             *x *= inv;
         }
     }
+}
+
+/// Lanes of the running reductions over a tile (independent, so that the
+/// loops vectorize without reassociating floating-point sums).
+const LANES: usize = 16;
+
+/// Scores in `keep` times `scale`, the others `-inf`; returns their maximum.
+#[inline(always)]
+fn scale_and_mask(p: &mut [f32; KEY_TILE], keep: std::ops::Range<usize>, scale: f32) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    for (c, chunk) in p.as_chunks_mut::<LANES>().0.iter_mut().enumerate() {
+        for l in 0..LANES {
+            let j = c * LANES + l;
+            let s = if keep.contains(&j) {
+                chunk[l] * scale
+            } else {
+                f32::NEG_INFINITY
+            };
+            chunk[l] = s;
+            lanes[l] = lanes[l].max(s);
+        }
+    }
+    lanes.into_iter().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// `p[j] = e^(p[j] - m)` (0 for masked `-inf` scores); returns their sum.
+#[inline(always)]
+fn exp_and_sum(p: &mut [f32; KEY_TILE], m: f32) -> f32 {
+    let mut lanes = [0f32; LANES];
+    for chunk in p.as_chunks_mut::<LANES>().0 {
+        for l in 0..LANES {
+            let s = chunk[l];
+            let e = if s == f32::NEG_INFINITY {
+                0.0
+            } else {
+                exp(s - m)
+            };
+            chunk[l] = e;
+            lanes[l] += e;
+        }
+    }
+    lanes.iter().sum()
 }
 
 /// `p[j] = q . key_j` for the keys of a transposed tile `kt[c][j]`.
