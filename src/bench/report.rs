@@ -90,6 +90,9 @@ pub struct Record {
     pub peak_rss_bytes: Option<u64>,
     /// Peak resident bytes while loading.
     pub load_peak_rss_bytes: Option<u64>,
+    /// Bytes the KV cache held at the end of a run (compare with the peak
+    /// resident memory beside the file size).
+    pub kv_cache_bytes: u64,
     /// The machine's memory-read bandwidth in GB/s, when probed (`--mem-bw`).
     pub mem_read_gb_per_s: Option<f64>,
 }
@@ -144,6 +147,7 @@ impl Record {
             load_ms: info.load_ms,
             peak_rss_bytes,
             load_peak_rss_bytes: info.load_peak_rss_bytes,
+            kv_cache_bytes: m.kv_cache_bytes,
             mem_read_gb_per_s: None,
         }
     }
@@ -202,16 +206,24 @@ pub fn model_lines(records: &[Record]) -> String {
 }
 
 /// The records as a markdown table (llama-bench's columns plus format and
-/// GB/s), followed by load time, peak memory and time to first token.
+/// GB/s; a first `file` column when they come from several files), followed
+/// by each file's load time, peak memory and time to first token.
 pub fn markdown(records: &[Record]) -> String {
-    let head = [
+    let files = files(records);
+    // With several files, a first column says which file each row measured.
+    let labelled = files.len() > 1;
+    let mut head = vec![
         "model", "format", "size", "params", "device", "threads", "test", "t/s", "GB/s",
     ];
-    let right = [false, false, true, true, false, true, true, true, true];
-    let rows: Vec<[String; 9]> = records
+    let mut right = vec![false, false, true, true, false, true, true, true, true];
+    if labelled {
+        head.insert(0, "file");
+        right.insert(0, false);
+    }
+    let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
-            [
+            let mut row = vec![
                 r.model_type.clone(),
                 r.format.clone(),
                 bytes_label(r.model_size),
@@ -221,7 +233,11 @@ pub fn markdown(records: &[Record]) -> String {
                 r.test.clone(),
                 format!("{:.2} ± {:.2}", r.avg_ts, r.stddev_ts),
                 r.gb_per_s.map_or(String::new(), |g| format!("{g:.2}")),
-            ]
+            ];
+            if labelled {
+                row.insert(0, file_label(&r.model_filename));
+            }
+            row
         })
         .collect();
     let widths: Vec<usize> = (0..head.len())
@@ -237,8 +253,8 @@ pub fn markdown(records: &[Record]) -> String {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .zip(right)
-            .map(|((c, &w), r)| {
+            .zip(&right)
+            .map(|((c, &w), &r)| {
                 if r {
                     format!("{c:>w$}")
                 } else {
@@ -248,11 +264,12 @@ pub fn markdown(records: &[Record]) -> String {
             .collect();
         format!("| {} |\n", padded.join(" | "))
     };
-    let mut out = line(&head.map(String::from));
+    let head: Vec<String> = head.into_iter().map(String::from).collect();
+    let mut out = line(&head);
     let rules: Vec<String> = widths
         .iter()
-        .zip(right)
-        .map(|(&w, r)| {
+        .zip(&right)
+        .map(|(&w, &r)| {
             if r {
                 format!("{}:", "-".repeat(w - 1))
             } else {
@@ -264,14 +281,53 @@ pub fn markdown(records: &[Record]) -> String {
     for r in &rows {
         out += &line(r);
     }
-    out + &footer(records)
+    out.push('\n');
+    for f in &files {
+        let mine: Vec<&Record> = records.iter().filter(|r| &r.model_filename == f).collect();
+        if labelled {
+            out += &format!("{}: ", file_label(f));
+        }
+        out += &footer(&mine);
+    }
+    if let Some(bw) = records.first().and_then(|r| r.mem_read_gb_per_s) {
+        out += &format!("memory read bandwidth: {bw:.2} GB/s");
+        for r in records {
+            if let Some(g) = r.gb_per_s {
+                out += &format!(" | {}: {:.0}% of it", r.test, 100.0 * g / bw);
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
-fn footer(records: &[Record]) -> String {
+/// The distinct model files of `records`, in order of appearance.
+fn files(records: &[Record]) -> Vec<String> {
+    let mut files: Vec<String> = Vec::new();
+    for r in records {
+        if !files.contains(&r.model_filename) {
+            files.push(r.model_filename.clone());
+        }
+    }
+    files
+}
+
+/// A file's name without its folder (`random:CONFIG` stays whole).
+fn file_label(path: &str) -> String {
+    if path.starts_with("random:") {
+        return path.to_string();
+    }
+    std::path::Path::new(path)
+        .file_name()
+        .map_or(path.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// One file's load time, peak resident memory and times to first token.
+fn footer(records: &[&Record]) -> String {
     let Some(first) = records.first() else {
         return String::new();
     };
-    let mut out = format!("\nload: {:.0} ms", first.load_ms);
+    let mut out = format!("load: {:.0} ms", first.load_ms);
     let peak = records.iter().filter_map(|r| r.peak_rss_bytes).max();
     if let Some(p) = peak {
         out += &format!(" | peak RSS after load: {}", bytes_label(p));
@@ -285,14 +341,6 @@ fn footer(records: &[Record]) -> String {
             r.test,
             r.ttft_ms.unwrap_or_default()
         );
-    }
-    if let Some(bw) = first.mem_read_gb_per_s {
-        out += &format!("\nmemory read bandwidth: {bw:.2} GB/s");
-        for r in records.iter() {
-            if let Some(g) = r.gb_per_s {
-                out += &format!(" | {}: {:.0}% of it", r.test, 100.0 * g / bw);
-            }
-        }
     }
     out + "\n"
 }

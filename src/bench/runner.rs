@@ -48,6 +48,8 @@ pub struct Measurement {
     /// Prompt tests: nanoseconds from the start of prefill to the first
     /// sampled token id on the host, per run.
     pub first_token_ns: Vec<u64>,
+    /// Bytes the KV cache held at the end of a run.
+    pub kv_cache_bytes: u64,
 }
 
 /// Tokens decoded, untimed, before a generation test starts.
@@ -77,22 +79,26 @@ pub fn measure(model: &Model, test: Test, repetitions: usize) -> Result<Measurem
     let started = SystemTime::now();
     let mut samples_ns = Vec::with_capacity(repetitions);
     let mut first_token_ns = Vec::new();
+    let mut kv_cache_bytes = 0;
     for _ in 0..repetitions {
-        let (run, first) = run_once(model, test)?;
+        let (run, first, kv) = run_once(model, test)?;
         task.inc(1);
         samples_ns.push(run);
         first_token_ns.extend(first);
+        kv_cache_bytes = kv;
     }
     Ok(Measurement {
         test,
         started,
         samples_ns,
         first_token_ns,
+        kv_cache_bytes,
     })
 }
 
-/// One run: `(timed nanoseconds, nanoseconds to the first token for prompt tests)`.
-fn run_once(model: &Model, test: Test) -> Result<(u64, Option<u64>)> {
+/// One run: `(timed nanoseconds, nanoseconds to the first token for prompt
+/// tests, bytes of the KV cache at the end)`.
+fn run_once(model: &Model, test: Test) -> Result<(u64, Option<u64>, u64)> {
     let device = model.device();
     let vocab = model.cfg.vocab_size as u64;
     let mut cache = model.new_cache();
@@ -108,7 +114,7 @@ fn run_once(model: &Model, test: Test) -> Result<(u64, Option<u64>)> {
             device.synchronize()?;
             let prefill = t0.elapsed();
             std::hint::black_box(argmax(&logits)?);
-            Ok((nanos(prefill), Some(nanos(t0.elapsed()))))
+            Ok((nanos(prefill), Some(nanos(t0.elapsed())), cache.bytes()))
         }
         Test::Generate(n) => {
             let mut next = 1;
@@ -119,7 +125,7 @@ fn run_once(model: &Model, test: Test) -> Result<(u64, Option<u64>)> {
             for _ in 0..n {
                 next = step(model, device, next, &mut cache)?;
             }
-            Ok((nanos(t0.elapsed()), None))
+            Ok((nanos(t0.elapsed()), None, cache.bytes()))
         }
     }
 }

@@ -21,8 +21,11 @@ struct Output<'a> {
 /// `normscope bench`'s own flags (llama-bench's `-p`, `-n`, `-r`).
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// GGUF files, Hugging Face folders or hub repo ids `owner/name`, repeated or comma-separated: one table, a row per file per test (default: the default model's GGUF).
+    #[arg(long, value_delimiter = ',')]
+    pub model: Vec<String>,
     #[command(flatten)]
-    pub model: super::ModelArgs,
+    pub runtime: super::Runtime,
     /// Prompt lengths to process, e.g. `128,512` (0 skips prompt tests).
     #[arg(
         short = 'p',
@@ -56,31 +59,38 @@ pub struct BenchArgs {
 /// Loads the model, runs the tests and prints the table (or, with `--json`, the records).
 pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
     // A speed benchmark defaults to the default model's GGUF (Q4_1), not its float32 folder.
-    let default_gguf = match (&args.random_init, &args.model.model) {
-        (None, None) => Some(fetch::fetch_default()?.gguf.to_string_lossy().into_owned()),
+    let default_gguf = match (&args.random_init, args.model.is_empty()) {
+        (None, true) => Some(fetch::fetch_default()?.gguf.to_string_lossy().into_owned()),
         _ => None,
     };
-    let spec = args.model.model.as_deref().or(default_gguf.as_deref());
-    let weights = match (&args.random_init, spec) {
-        (Some(cfg), None) => Weights::Random(cfg),
-        (Some(_), Some(_)) => anyhow::bail!("--random-init and --model exclude each other"),
-        (None, spec) => Weights::Checkpoint(spec),
+    let specs: Vec<&str> = args
+        .model
+        .iter()
+        .map(String::as_str)
+        .chain(default_gguf.as_deref())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let weights: Vec<Weights> = match (&args.random_init, specs.as_slice()) {
+        (Some(cfg), []) => vec![Weights::Random(cfg)],
+        (Some(_), _) => anyhow::bail!("--random-init and --model exclude each other"),
+        (None, many) => many.iter().map(|m| Weights::Checkpoint(Some(m))).collect(),
     };
     let quantize = args.quantize.as_deref().map(parse_isq).transpose()?;
     let tests = bench::plan(&args.n_prompt, &args.n_gen, args.repetitions)?;
-    let (device, dtype) = args.model.runtime.device_and_dtype()?;
-    let bm = bench::load(
-        weights,
-        &device,
-        dtype,
-        quantize,
-        args.model.runtime.weight_check(),
-    )?;
-    let mut records = bench::run(&bm, &tests, args.repetitions, &mut |r| {
-        eprintln!("{}: {:.2} ± {:.2} t/s", r.test, r.avg_ts, r.stddev_ts);
-    })?;
+    let (device, dtype) = args.runtime.device_and_dtype()?;
+    let mut records = Vec::new();
+    let mut n_threads = 1;
+    for w in weights {
+        // Each model is dropped before the next loads, so that each one's
+        // peak resident memory is its own.
+        let bm = bench::load(w, &device, dtype, quantize, args.runtime.weight_check())?;
+        n_threads = bm.info.n_threads;
+        records.extend(bench::run(&bm, &tests, args.repetitions, &mut |r| {
+            eprintln!("{}: {:.2} ± {:.2} t/s", r.test, r.avg_ts, r.stddev_ts);
+        })?);
+    }
     if args.mem_bw {
-        let bw = memory::read_bandwidth_gb_per_s(PROBE_BYTES, bm.info.n_threads, 5);
+        let bw = memory::read_bandwidth_gb_per_s(PROBE_BYTES, n_threads, 5);
         for r in &mut records {
             r.mem_read_gb_per_s = Some(bw);
         }

@@ -116,7 +116,7 @@ fn one_model(own: Option<String>, before: Vec<String>) -> normscope::Result<Opti
         (own, []) => Ok(own),
         (None, [one]) => Ok(Some(one.clone())),
         (own, before) => Err(normscope::Error::usage(format!(
-            "--model was given {} times; only `analyze` compares several models",
+            "--model was given {} times; only `analyze` and `bench` take several models",
             before.len() + usize::from(own.is_some())
         ))),
     }
@@ -132,7 +132,7 @@ impl Command {
         match &mut self {
             Command::Generate(a) => a.model.model = one_model(a.model.model.take(), before)?,
             Command::Perplexity(a) => a.model.model = one_model(a.model.model.take(), before)?,
-            Command::Bench(a) => a.model.model = one_model(a.model.model.take(), before)?,
+            Command::Bench(a) => a.model.splice(0..0, before).for_each(drop),
             Command::Variant(a) => a.model.model = one_model(a.model.model.take(), before)?,
             Command::Finetune(a) => a.model = one_model(a.model.take(), before)?,
             Command::Analyze(a) => a.model.splice(0..0, before).for_each(drop),
@@ -176,7 +176,7 @@ impl Command {
         match self {
             Command::Generate(a) => a.model.runtime.threads,
             Command::Perplexity(a) => a.model.runtime.threads,
-            Command::Bench(a) => a.model.runtime.threads,
+            Command::Bench(a) => a.runtime.threads,
             Command::Variant(a) => a.model.runtime.threads,
             Command::Analyze(a) => a.runtime.threads,
             Command::Finetune(a) => a.threads,

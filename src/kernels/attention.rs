@@ -1,15 +1,32 @@
 //! Causal grouped-query attention on f32 slices, reading keys and values in
-//! place from a KV cache (no repeat of the shared heads, no transposes).
+//! place from a KV cache (no repeat of the shared heads, no transposes of the
+//! cache), flash-attention style: each task takes a block of query positions
+//! for the query heads that share one key/value head, walks the keys in tiles
+//! that stay in cache, and keeps a running maximum and sum per query row
+//! (online softmax), so no row of scores is ever stored whole. Tiles wholly
+//! outside a row's causal range or sliding window are skipped.
 //!
-//! Tasks are (sequence, head, block of queries), spread over the kernel team.
+//! Tasks are (sequence, group of heads, block of queries), spread over the
+//! kernel team.
 
 use std::sync::Mutex;
 
 use super::isa::Isa;
 use super::team;
 
-/// Query rows per task in prefill.
+/// Query positions per task in prefill.
 const QUERIES_PER_TASK: usize = 16;
+
+/// Keys per tile: scores of one query row against a tile fill a few vector
+/// registers, and a tile of keys and values (64 x head_dim each) stays in L1/L2.
+const KEY_TILE: usize = 64;
+
+/// Blocks with fewer query rows than this score keys with direct dot products
+/// rather than transposing each key tile first (decode).
+const TRANSPOSE_MIN_ROWS: usize = 4;
+
+/// Output width kept in registers while summing values.
+const VALUE_CHUNK: usize = 64;
 
 /// Shapes of one attention call.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +57,29 @@ pub struct AttentionShape {
 /// `(batch, kv_heads, capacity, head_dim)` that already hold this call's keys.
 /// Query `i` sees keys `0..=start + i`, or only the last `window` of them.
 pub fn attend(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape, out: &mut [f32]) {
+    let group = s.heads / s.kv_heads;
+    let blocks = s.queries.div_ceil(QUERIES_PER_TASK);
+    // A task takes a whole group of heads, so that they share each key tile,
+    // unless that leaves too few tasks to keep the team busy (decode).
+    let heads_per_task = if s.batch * s.kv_heads * blocks >= 2 * team::threads() {
+        group
+    } else {
+        1
+    };
+    attend_with(Isa::detect(), heads_per_task, q, k, v, s, out);
+}
+
+/// [`attend`] on instruction set `isa`, `heads_per_task` (dividing the group
+/// size) query heads per task.
+fn attend_with(
+    isa: Isa,
+    heads_per_task: usize,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    s: AttentionShape,
+    out: &mut [f32],
+) {
     let hd = s.head_dim;
     let rows = s.batch * s.queries * s.heads * hd;
     assert_eq!(q.len(), rows, "q has the wrong length");
@@ -47,109 +87,235 @@ pub fn attend(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape, out: &mut [f32
     let cache = s.batch * s.kv_heads * s.capacity * hd;
     assert!(k.len() >= cache && v.len() >= cache, "cache is too small");
     assert!(s.start + s.queries <= s.capacity, "cache is too short");
+    let group = s.heads / s.kv_heads;
+    assert_eq!(
+        group % heads_per_task,
+        0,
+        "heads per task must divide the group"
+    );
+    let chunks = s.heads / heads_per_task;
     let blocks = s.queries.div_ceil(QUERIES_PER_TASK);
-    let tasks = s.batch * s.heads * blocks;
-    let isa = Isa::detect();
-    // One slot per (seq, query, head) row of `out`; each belongs to one task,
-    // so its lock is never contended (as in `kernels::run`).
-    let out_rows: Vec<Mutex<&mut [f32]>> = out.chunks_exact_mut(hd).map(Mutex::new).collect();
-    team::parallel_for(tasks, |task| {
-        let (seq, rest) = (task / (s.heads * blocks), task % (s.heads * blocks));
-        let (head, block) = (rest / blocks, rest % blocks);
-        let kv = head / (s.heads / s.kv_heads);
+    let width = heads_per_task * hd;
+    // One slot per (seq, query, head chunk) of `out`; each belongs to one
+    // task, so its lock is never contended (as in `kernels::run`).
+    let out_rows: Vec<Mutex<&mut [f32]>> = out.chunks_exact_mut(width).map(Mutex::new).collect();
+    team::parallel_for(s.batch * chunks * blocks, |task| {
+        let (seq, rest) = (task / (chunks * blocks), task % (chunks * blocks));
+        let (chunk, block) = (rest / blocks, rest % blocks);
+        let kv = chunk * heads_per_task / group;
         let base = (seq * s.kv_heads + kv) * s.capacity * hd;
-        let keys = &k[base..base + s.capacity * hd];
-        let values = &v[base..base + s.capacity * hd];
-        let mut scores = Vec::with_capacity(s.start + s.queries);
         let first = block * QUERIES_PER_TASK;
-        for i in first..(first + QUERIES_PER_TASK).min(s.queries) {
-            let row = (seq * s.queries + i) * s.heads + head;
-            let mut o = out_rows[row].lock().unwrap_or_else(|p| p.into_inner());
+        let last = (first + QUERIES_PER_TASK).min(s.queries);
+        // Query rows (position-major, then head), each with its key span.
+        let mut qs = Vec::with_capacity((last - first) * width);
+        let mut spans = Vec::with_capacity((last - first) * heads_per_task);
+        for i in first..last {
+            let at = (seq * s.queries + i) * chunks + chunk;
+            qs.extend_from_slice(&q[at * width..(at + 1) * width]);
             let end = s.start + i + 1;
-            let first = s.window.map_or(0, |w| end.saturating_sub(w));
-            attend_row(
-                isa,
-                &q[row * hd..(row + 1) * hd],
-                &keys[first * hd..],
-                &values[first * hd..],
-                end - first,
-                s.scale,
-                &mut scores,
-                &mut o,
-            );
+            let lo = s.window.map_or(0, |w| end.saturating_sub(w));
+            spans.extend(std::iter::repeat_n(lo..end, heads_per_task));
+        }
+        let mut acc = vec![0f32; qs.len()];
+        let tile = Block {
+            q: &qs,
+            spans: &spans,
+            keys: &k[base..base + s.capacity * hd],
+            values: &v[base..base + s.capacity * hd],
+            head_dim: hd,
+            scale: s.scale,
+        };
+        attend_block(isa, &tile, &mut acc);
+        for (i, a) in (first..last).zip(acc.chunks_exact(width)) {
+            let at = (seq * s.queries + i) * chunks + chunk;
+            let mut o = out_rows[at].lock().unwrap_or_else(|p| p.into_inner());
+            o.copy_from_slice(a);
         }
     });
 }
 
-/// One query row against `n_keys` keys, with the instruction set chosen.
-#[allow(clippy::too_many_arguments)]
-fn attend_row(
-    isa: Isa,
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    n_keys: usize,
+/// Query rows that share one key/value head.
+struct Block<'a> {
+    /// `(rows, head_dim)`.
+    q: &'a [f32],
+    /// Keys each row sees (indices into `keys`), one span per row.
+    spans: &'a [std::ops::Range<usize>],
+    /// `(positions, head_dim)` keys of this head.
+    keys: &'a [f32],
+    /// `(positions, head_dim)` values of this head.
+    values: &'a [f32],
+    /// Width of one head.
+    head_dim: usize,
+    /// Multiplier on the scores.
     scale: f32,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
+}
+
+/// Attention of a [`Block`]'s rows into `out (rows, head_dim)`, with the
+/// instruction set chosen.
+fn attend_block(isa: Isa, b: &Block<'_>, out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` and `Isa::Avx512` are only detected on CPUs with
+        // SAFETY: `Isa::Avx512` is only detected on CPUs with AVX-512 F/BW/VL,
         // AVX2 and FMA.
-        Isa::Avx2 | Isa::Avx512 => unsafe {
-            attend_row_avx2(q, keys, values, n_keys, scale, scores, out)
-        },
-        Isa::Scalar => attend_row_generic(q, keys, values, n_keys, scale, scores, out),
+        Isa::Avx512 => unsafe { attend_block_avx512(b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` is only detected on CPUs with AVX2 and FMA.
+        Isa::Avx2 => unsafe { attend_block_avx2(b, out) },
+        Isa::Scalar => attend_block_generic(b, out),
     }
 }
 
-/// [`attend_row_generic`] compiled for AVX2 + FMA.
+/// [`attend_block_generic`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn attend_block_avx512(b: &Block<'_>, out: &mut [f32]) {
+    attend_block_generic(b, out)
+}
+
+/// [`attend_block_generic`] compiled for AVX2 + FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn attend_row_avx2(
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    n_keys: usize,
-    scale: f32,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    attend_row_generic(q, keys, values, n_keys, scale, scores, out)
+fn attend_block_avx2(b: &Block<'_>, out: &mut [f32]) {
+    attend_block_generic(b, out)
 }
 
-/// Scores, softmax (max-subtracted, as candle's), weighted sum of values.
+/// Walks the keys in tiles of [`KEY_TILE`]; per row and tile: scores, the
+/// running maximum `m` and sum `l` (rescaling what was summed so far by
+/// `exp(m_old - m_new)`), and the weighted values added to `out`.
 #[inline(always)]
-fn attend_row_generic(
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    n_keys: usize,
-    scale: f32,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    let hd = q.len();
-    scores.clear();
-    let mut max = f32::NEG_INFINITY;
-    for key in keys.chunks_exact(hd).take(n_keys) {
-        let s = dot(q, key) * scale;
-        max = max.max(s);
-        scores.push(s);
-    }
-    let mut sum = 0.0;
-    for s in scores.iter_mut() {
-        *s = (*s - max).exp();
-        sum += *s;
-    }
+fn attend_block_generic(b: &Block<'_>, out: &mut [f32]) {
+    let hd = b.head_dim;
+    let rows = b.spans.len();
+    let lo = b.spans.iter().map(|r| r.start).min().unwrap_or(0);
+    let end = b.spans.iter().map(|r| r.end).max().unwrap_or(0);
+    let transpose = rows >= TRANSPOSE_MIN_ROWS;
+    let mut kt = vec![[0f32; KEY_TILE]; if transpose { hd } else { 0 }];
+    let mut max = vec![f32::NEG_INFINITY; rows];
+    let mut sum = vec![0f32; rows];
     out.fill(0.0);
-    for (p, value) in scores.iter().zip(values.chunks_exact(hd)) {
-        axpy(out, *p, value);
+    let mut j0 = lo;
+    while j0 < end {
+        let n = KEY_TILE.min(end - j0);
+        let keys = &b.keys[j0 * hd..(j0 + n) * hd];
+        if transpose {
+            for (j, key) in keys.chunks_exact(hd).enumerate() {
+                for (t, &x) in kt.iter_mut().zip(key) {
+                    t[j] = x;
+                }
+            }
+        }
+        for (r, span) in b.spans.iter().enumerate() {
+            let (a, z) = (span.start.max(j0), span.end.min(j0 + n));
+            if a >= z {
+                continue;
+            }
+            let q = &b.q[r * hd..(r + 1) * hd];
+            let mut p = [0f32; KEY_TILE];
+            if transpose {
+                scores_transposed(q, &kt, &mut p);
+            } else {
+                for (s, key) in p.iter_mut().zip(keys.chunks_exact(hd)) {
+                    *s = dot(q, key);
+                }
+            }
+            let (a, z) = (a - j0, z - j0);
+            let m = max[r].max(scale_and_mask(&mut p, a..z, b.scale));
+            let tile_sum = exp_and_sum(&mut p, m);
+            let o = &mut out[r * hd..(r + 1) * hd];
+            if max[r] != m {
+                let c = exp(max[r] - m);
+                sum[r] *= c;
+                for x in o.iter_mut() {
+                    *x *= c;
+                }
+            }
+            (max[r], sum[r]) = (m, sum[r] + tile_sum);
+            let values = &b.values[(j0 + a) * hd..(j0 + z) * hd];
+            weighted_sum(o, &p[a..z], values);
+        }
+        j0 += n;
     }
-    let inv = 1.0 / sum;
-    for o in out.iter_mut() {
-        *o *= inv;
+    for (o, l) in out.chunks_exact_mut(hd).zip(sum) {
+        let inv = 1.0 / l;
+        for x in o {
+            *x *= inv;
+        }
+    }
+}
+
+/// Lanes of the running reductions over a tile (independent, so that the
+/// loops vectorize without reassociating floating-point sums).
+const LANES: usize = 16;
+
+/// Scores in `keep` times `scale`, the others `-inf`; returns their maximum.
+#[inline(always)]
+fn scale_and_mask(p: &mut [f32; KEY_TILE], keep: std::ops::Range<usize>, scale: f32) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    for (c, chunk) in p.as_chunks_mut::<LANES>().0.iter_mut().enumerate() {
+        for l in 0..LANES {
+            let j = c * LANES + l;
+            let s = if keep.contains(&j) {
+                chunk[l] * scale
+            } else {
+                f32::NEG_INFINITY
+            };
+            chunk[l] = s;
+            lanes[l] = lanes[l].max(s);
+        }
+    }
+    lanes.into_iter().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// `p[j] = e^(p[j] - m)` (0 for masked `-inf` scores); returns their sum.
+#[inline(always)]
+fn exp_and_sum(p: &mut [f32; KEY_TILE], m: f32) -> f32 {
+    let mut lanes = [0f32; LANES];
+    for chunk in p.as_chunks_mut::<LANES>().0 {
+        for l in 0..LANES {
+            let s = chunk[l];
+            let e = if s == f32::NEG_INFINITY {
+                0.0
+            } else {
+                exp(s - m)
+            };
+            chunk[l] = e;
+            lanes[l] += e;
+        }
+    }
+    lanes.iter().sum()
+}
+
+/// `p[j] = q . key_j` for the keys of a transposed tile `kt[c][j]`.
+#[inline(always)]
+fn scores_transposed(q: &[f32], kt: &[[f32; KEY_TILE]], p: &mut [f32; KEY_TILE]) {
+    for (&x, t) in q.iter().zip(kt) {
+        for j in 0..KEY_TILE {
+            p[j] = x.mul_add(t[j], p[j]);
+        }
+    }
+}
+
+/// `o += sum_j p[j] values_j`, [`VALUE_CHUNK`] columns of `o` at a time held
+/// in registers across the keys.
+#[inline(always)]
+fn weighted_sum(o: &mut [f32], p: &[f32], values: &[f32]) {
+    let hd = o.len();
+    let (chunks, tail) = o.as_chunks_mut::<VALUE_CHUNK>();
+    for (c, oc) in chunks.iter_mut().enumerate() {
+        let mut acc = *oc;
+        for (&w, value) in p.iter().zip(values.chunks_exact(hd)) {
+            let v = &value[c * VALUE_CHUNK..(c + 1) * VALUE_CHUNK];
+            for d in 0..VALUE_CHUNK {
+                acc[d] = w.mul_add(v[d], acc[d]);
+            }
+        }
+        *oc = acc;
+    }
+    let from = hd - tail.len();
+    for (&w, value) in p.iter().zip(values.chunks_exact(hd)) {
+        for (y, x) in tail.iter_mut().zip(&value[from..]) {
+            *y = w.mul_add(*x, *y);
+        }
     }
 }
 
@@ -169,12 +335,33 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// `y += a * x`.
+/// `e^x` without branches (so loops of it vectorize), relative error about
+/// 2e-7 (Cephes' `expf` polynomial); below -87 it stays at `e^-87`
+/// (about 1.6e-38, negligible beside the row maximum's `e^0`).
 #[inline(always)]
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y = a.mul_add(*x, *y);
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding 1.5 * 2^23 rounds to an integer held in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let t = x.mul_add(LOG2E, ROUND);
+    let n = t - ROUND;
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
+    let mut p = 1.987_569_1e-4_f32;
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        0.166_666_65,
+        0.5,
+    ] {
+        p = p.mul_add(r, c);
     }
+    let y = (p * r).mul_add(r, r) + 1.0;
+    let e = (t.to_bits() as i32 - ROUND.to_bits() as i32 + 127) << 23;
+    y * f32::from_bits(e as u32)
 }
 
 #[cfg(test)]
@@ -239,15 +426,25 @@ mod tests {
 
     #[test]
     fn matches_reference_for_decode_prefill_and_odd_shapes() {
+        // Lengths around the key tile (64) and query block (16), windows
+        // shorter and longer than a tile, GQA groups 1 and 3, head widths
+        // that are and are not multiples of the value chunk (64).
         for (batch, queries, start, heads, kv_heads, head_dim, window) in [
             (1, 1, 0, 9, 3, 64, None),
             (1, 1, 37, 9, 3, 64, None),
+            (1, 1, 200, 9, 3, 64, None),
             (2, 21, 5, 4, 2, 12, None),
             (1, 40, 0, 6, 1, 33, None),
             (3, 3, 2, 2, 2, 8, None),
             (1, 1, 37, 4, 1, 16, Some(8)),
             (2, 30, 5, 4, 2, 12, Some(7)),
             (1, 9, 0, 2, 1, 8, Some(1)),
+            (1, 150, 0, 9, 3, 64, None),
+            (1, 67, 63, 3, 3, 64, None),
+            (2, 70, 61, 6, 2, 256, None),
+            (1, 130, 5, 6, 2, 64, Some(100)),
+            (1, 1, 300, 6, 2, 256, Some(70)),
+            (1, 33, 129, 3, 1, 256, Some(65)),
         ] {
             let capacity = start + queries + 3;
             let s = AttentionShape {
@@ -264,38 +461,38 @@ mod tests {
             let q = random(batch * queries * heads * head_dim, 1);
             let k = random(batch * kv_heads * capacity * head_dim, 2);
             let v = random(batch * kv_heads * capacity * head_dim, 3);
+            let want = reference(&q, &k, &v, s);
             let mut out = vec![0f32; q.len()];
             attend(&q, &k, &v, s, &mut out);
-            let want = reference(&q, &k, &v, s);
-            for (a, b) in out.iter().zip(&want) {
-                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{s:?}: {a} vs {b}");
-            }
-            let mut scalar = vec![0f32; q.len()];
-            let hd = head_dim;
-            let mut scores = Vec::new();
-            for (row, o) in scalar.chunks_exact_mut(hd).enumerate() {
-                let (seq_i, h) = (row / heads, row % heads);
-                let (seq, i) = (seq_i / queries, seq_i % queries);
-                let base = (seq * kv_heads + h / (heads / kv_heads)) * capacity * hd;
-                let end = start + i + 1;
-                let first = window.map_or(0, |w: usize| end.saturating_sub(w));
-                attend_row(
-                    Isa::Scalar,
-                    &q[row * hd..(row + 1) * hd],
-                    &k[base + first * hd..],
-                    &v[base + first * hd..],
-                    end - first,
-                    s.scale,
-                    &mut scores,
-                    o,
-                );
-            }
-            for (a, b) in scalar.iter().zip(&want) {
-                assert!(
-                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
-                    "scalar {s:?}: {a} vs {b}"
-                );
+            assert_close(&out, &want, &format!("{s:?}"));
+            for isa in Isa::available() {
+                for per_task in [1, heads / kv_heads] {
+                    let mut out = vec![f32::NAN; q.len()];
+                    attend_with(isa, per_task, &q, &k, &v, s, &mut out);
+                    assert_close(&out, &want, &format!("{isa:?} x{per_task} {s:?}"));
+                }
             }
         }
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{what}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn exp_matches_std_and_reaches_zero() {
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let (got, want) = (exp(x), x.exp());
+            assert!(
+                (got - want).abs() <= 4e-7 * want + f32::MIN_POSITIVE,
+                "exp({x}) = {got}, want {want}"
+            );
+            x += 0.013;
+        }
+        assert!(exp(f32::NEG_INFINITY) < 2e-38);
+        assert_eq!(exp(0.0), 1.0);
     }
 }

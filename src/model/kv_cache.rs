@@ -26,6 +26,25 @@ impl KvState {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Bytes the caches hold allocated (keys and values, every layer).
+    pub fn bytes(&self) -> u64 {
+        self.layers.iter().map(LayerCache::bytes).sum()
+    }
+}
+
+impl LayerCache {
+    /// Bytes this layer's keys and values hold allocated.
+    fn bytes(&self) -> u64 {
+        match self {
+            LayerCache::Tensors(c) => [c.k_cache(), c.v_cache()]
+                .into_iter()
+                .filter_map(|c| c.all_data().as_ref())
+                .map(|t| (t.elem_count() * t.dtype().size_in_bytes()) as u64)
+                .sum(),
+            LayerCache::Cpu(c) => ((c.k.len() + c.v.len()) * size_of::<f32>()) as u64,
+        }
+    }
 }
 
 /// One layer's cache.
@@ -164,6 +183,11 @@ mod tests {
         }
         assert_eq!(kv.len(), total);
         assert_eq!(kv.capacity(), 1024);
+        let state = KvState {
+            layers: vec![LayerCache::Cpu(kv.clone()), LayerCache::Cpu(kv.clone())],
+            len: total,
+        };
+        assert_eq!(state.bytes(), 2 * 2 * (b * h * 1024 * d * 4) as u64);
         assert!(kv.append(&[0.0; 4], &[0.0; 4], 1, 1, 1, 4).is_err());
     }
 }

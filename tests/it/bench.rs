@@ -62,7 +62,7 @@ fn check(r: &Value, what: &str) -> String {
         assert!(!s(k).is_empty(), "{what}: `{k}` is empty");
     }
     assert!(u("model_size") > 0 && u("model_n_params") > 0 && u("n_threads") == 1);
-    assert!(u("bytes_per_token") > 0 && u("avg_ns") > 0);
+    assert!(u("bytes_per_token") > 0 && u("avg_ns") > 0 && u("kv_cache_bytes") > 0);
     u("stddev_ns");
     assert!(f("avg_ts") > 0.0 && f("stddev_ts") >= 0.0 && f("load_ms") > 0.0);
     assert_eq!(r["samples_ns"].as_array().unwrap().len(), 2, "{what}");
@@ -218,4 +218,68 @@ fn bench_markdown_and_bad_flags() {
     fails(&["--model", m, "-r", "0"], "at least 1");
     fails(&["--model", m, "-p", "0", "-n", "0"], "no tests");
     fails(&["--model", m, "-p", "1000"], "context is 128 tokens");
+}
+
+#[test]
+fn bench_takes_a_list_of_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = Tiny::default();
+    let folder = tiny.write_folder(&dir.path().join("m"));
+    let gguf = dir.path().join("m.gguf");
+    tiny.write_gguf(&gguf, GgmlDType::Q8_0);
+    let (m, g) = (folder.to_str().unwrap(), gguf.to_str().unwrap());
+    let bench = |models: &[&str], json: bool| {
+        let out = normscope()
+            .args(["bench", "-p", "8", "-n", "2", "-r", "1", "--threads", "1"])
+            .args(models)
+            .args(if json { &["--json"][..] } else { &[] })
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{models:?}: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let comma = format!("{m},{g}");
+    for models in [vec!["--model", m, "--model", g], vec!["--model", &comma]] {
+        let v: Value = serde_json::from_str(&bench(&models, true)).unwrap();
+        let recs = v["records"].as_array().unwrap();
+        let got: Vec<(&str, &str, &str)> = recs
+            .iter()
+            .map(|r| {
+                (
+                    r["model_filename"].as_str().unwrap(),
+                    r["test"].as_str().unwrap(),
+                    r["format"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got.iter().map(|g| (g.1, g.2)).collect::<Vec<_>>(),
+            [
+                ("pp8", "F32"),
+                ("tg2", "F32"),
+                ("pp8", "Q8_0"),
+                ("tg2", "Q8_0")
+            ],
+            "{models:?}"
+        );
+        assert!(
+            got[0].0.ends_with("m") && got[2].0.ends_with("m.gguf"),
+            "{got:?}"
+        );
+    }
+    let table = bench(&["--model", m, "--model", g], false);
+    assert!(table.starts_with("| file "), "{table}");
+    let row = |file: &str, test: &str| {
+        table
+            .lines()
+            .filter(|l| l.starts_with(&format!("| {file} ")) && l.contains(&format!(" {test} |")))
+            .count()
+    };
+    for test in ["pp8", "tg2"] {
+        assert_eq!((row("m", test), row("m.gguf", test)), (1, 1), "{table}");
+    }
+    assert!(table.contains("\nm.gguf: load: "), "{table}");
+    // One model keeps the table without a file column.
+    assert!(bench(&["--model", g], false).starts_with("| model"));
 }
