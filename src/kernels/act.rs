@@ -14,9 +14,9 @@ pub(crate) const QK_K: usize = 256;
 /// Which activation quantization a weight format pairs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ActKind {
-    /// `d = amax / 127` per 32 values, `q = round(x / d)` (half away from
-    /// zero). Serves Q8_0 and Q8_1 (whose `s = d * sum(q)` kernels compute
-    /// from `sums`).
+    /// `d = fp16(amax / 127)` per 32 values, `q = round(127 x / amax)`
+    /// (half to even), as ggml's x86 code. Serves Q8_0 and Q8_1 (whose
+    /// `s = d * sum(q)` kernels compute from `sums`).
     Q8,
     /// ggml's `quantize_row_q8_K_ref`: per 256 values `d = -max / 127` with
     /// `max` the value of largest magnitude, `q = min(127, rint(x / d))`.
@@ -110,7 +110,10 @@ impl QuantActs {
 /// A Q8 block quantizer: `(x, qs, d, sums)` for whole 32-value blocks.
 pub(crate) type Q8Fn = fn(&[f32], &mut [i8], &mut [f32], &mut [i16]);
 
-/// Q8_0 quantization of whole 32-value blocks.
+/// Q8_0 quantization of whole 32-value blocks as ggml's x86 `quantize_row_q8_0`
+/// does it (the code llama.cpp runs on AVX2 CPUs): `id = 127 / amax`,
+/// `q = round(x * id)` half to even, and the scale stored as ggml stores it,
+/// `d = fp16(amax / 127)` (kept here as the f32 of that f16).
 pub(crate) fn quantize_q8(x: &[f32], qs: &mut [i8], d: &mut [f32], sums: &mut [i16]) {
     for (((x, q), d), s) in x
         .chunks_exact(QK)
@@ -119,13 +122,19 @@ pub(crate) fn quantize_q8(x: &[f32], qs: &mut [i8], d: &mut [f32], sums: &mut [i
         .zip(sums.iter_mut())
     {
         let amax = x.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-        *d = amax / 127.0;
-        let id = if *d != 0.0 { 1.0 / *d } else { 0.0 };
+        *d = fp16_scale(amax / 127.0);
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
         for (q, v) in q.iter_mut().zip(x) {
-            *q = round_away(v * id) as i8;
+            *q = nearest_int(v * id) as i8;
         }
         *s = q.iter().map(|&q| i16::from(q)).sum();
     }
+}
+
+/// `d` rounded to the nearest f16 (ties to even), as ggml's
+/// `GGML_CPU_FP32_TO_FP16` stores a block scale, widened back to f32.
+pub(crate) fn fp16_scale(d: f32) -> f32 {
+    half::f16::from_f32(d).to_f32()
 }
 
 /// A Q8_K super-block quantizer: `(x, qs, d, sums, bsums)`.
@@ -172,15 +181,6 @@ pub(crate) fn quantize_q8k(
             *s = b[0] + b[1];
         }
     }
-}
-
-/// `v.round()` (half away from zero) for `|v| <= 127.5`, without the libm
-/// call that `f32::round` compiles to on baseline x86-64.
-pub(crate) fn round_away(v: f32) -> i32 {
-    let t = v as i32;
-    // Exact: `v - t` only drops the integer part.
-    let frac = v - t as f32;
-    t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5)
 }
 
 /// ggml's `nearest_int`: round half to even via the 1.5 * 2^23 trick

@@ -12,6 +12,8 @@
 //! Layers (imports point down only):
 //! * `format`, `error`, `isa`, `buffer`, `team`: leaves.
 //! * `act`: activation quantization.
+//! * `ggml_f16`: llama.cpp's half-precision GELU table and f16 flash
+//!   attention, for agreeing with it on quantized models.
 //! * `formats/`: one file per block format (ggml layout, repacked layout,
 //!   dequantization, scalar reference dot).
 //! * `driver`: splits row groups into tasks for a `GroupKernel`.
@@ -29,6 +31,7 @@ mod driver;
 mod error;
 mod format;
 mod formats;
+mod ggml_f16;
 mod isa;
 mod packed;
 mod scalar;
@@ -41,4 +44,5 @@ mod x86;
 pub use attention::{attend, AttentionShape};
 pub use error::KernelError;
 pub use format::WeightFormat;
+pub use ggml_f16::{attend_f16, gelu_tanh_f16, round_f16};
 pub use packed::PackedMatrix;

@@ -84,9 +84,17 @@ impl Attention {
         };
         let mut q = rows(&self.q, &self.q_norm, nh)?;
         let mut k = rows(&self.k, &self.k_norm, nkv)?;
-        let v = rows(&self.v, &None, nkv)?;
+        let mut v = rows(&self.v, &None, nkv)?;
         rope.rotate_in_place(&mut q, t, nh, start)?;
         rope.rotate_in_place(&mut k, t, nkv, start)?;
+        // On ggml-quantized weights, llama.cpp's default CPU attention: an
+        // f16 cache and f16 flash attention.
+        let f16 = self.q.quantizes_activations();
+        if f16 {
+            for x in k.iter_mut().chain(v.iter_mut()) {
+                *x = kernels::round_f16(*x);
+            }
+        }
         kv.append(&k, &v, b, t, nkv, hd)?;
         let shape = AttentionShape {
             batch: b,
@@ -100,7 +108,11 @@ impl Attention {
             window: self.window,
         };
         let mut y = vec![0f32; q.len()];
-        kernels::attend(&q, kv.keys(), kv.values(), shape, &mut y);
+        if f16 {
+            kernels::attend_f16(&q, kv.keys(), kv.values(), shape, &mut y);
+        } else {
+            kernels::attend(&q, kv.keys(), kv.values(), shape, &mut y);
+        }
         self.o
             .forward(&Tensor::from_vec(y, (b, t, nh * hd), x.device())?)
     }

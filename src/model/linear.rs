@@ -83,6 +83,14 @@ impl Linear {
         }
     }
 
+    /// True when the map runs on our kernels in a quantized format, whose
+    /// activations are quantized as ggml's (then the model follows
+    /// llama.cpp's CPU numerics: see [`kernels::gelu_tanh_f16`] and
+    /// [`kernels::attend_f16`]).
+    pub fn quantizes_activations(&self) -> bool {
+        matches!(self, Linear::Cpu(w) if w.matrix.format().block_values() > 1)
+    }
+
     /// `(out, in)`.
     pub fn dims(&self) -> Result<(usize, usize)> {
         Ok(match self {

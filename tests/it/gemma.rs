@@ -242,3 +242,24 @@ fn tokenizer_matches_llama_cpp_on_every_case() {
         }
     }
 }
+
+#[test]
+fn greedy_generation_on_the_gguf_matches_llama_cpp() {
+    // llama.cpp's top-2 margins go down to 0.02 logits here, and the
+    // quantized model turns one-ulp differences into ~0.1-logit ones: this
+    // holds only while the kernels follow ggml's rounding steps (f16
+    // activation scales, the f16 GELU table, f16 flash attention).
+    let want = fixture("greedy.json");
+    let lm = load_gguf();
+    let ids = normscope::generate::encode(&lm, want["prompt"].as_str().unwrap()).unwrap();
+    assert_eq!(ids, self::ids(&want["prompt_ids"]));
+    let gen = normscope::generate::generate(
+        &lm,
+        &ids,
+        16,
+        &normscope::generate::sampling::SamplingConfig::default(),
+        &mut |_| Ok(()),
+    )
+    .unwrap();
+    assert_eq!(gen.generated_ids, self::ids(&want["ids"]));
+}

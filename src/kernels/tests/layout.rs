@@ -2,7 +2,7 @@
 
 use super::quant::{ggml_weights, QUANT};
 use super::Rng;
-use crate::kernels::act::{nearest_int, round_away, ActKind, QuantActs};
+use crate::kernels::act::{nearest_int, ActKind, QuantActs};
 use crate::kernels::{KernelError, PackedMatrix, WeightFormat};
 
 #[test]
@@ -66,19 +66,24 @@ fn f16_and_f32_ggml_bytes_are_little_endian_values() {
 }
 
 #[test]
-fn q8_0_activations_round_half_away_from_zero() {
+fn q8_0_activations_follow_ggml_x86() {
+    // ggml's x86 quantize_row_q8_0: q = round(x * 127 / amax), half to even.
     let mut x = [0.0f32; 32];
-    x[..4].copy_from_slice(&[127.0, 2.5, -2.5, 0.4]);
+    x[..5].copy_from_slice(&[127.0, 2.5, -2.5, 3.5, 0.4]);
     let a = QuantActs::quantize(ActKind::Q8, &x, 32);
     assert_eq!(
-        (a.d[0], &a.qs[..4], a.sums[0]),
-        (1.0, &[127, 3, -3, 0][..], 127)
+        (a.d[0], &a.qs[..5], a.sums[0]),
+        (1.0, &[127, 2, -2, 4, 0][..], 131)
     );
+    // The scale is stored as an f16: 1 / 127 is not one.
+    x[0] = 1.0;
+    let a = QuantActs::quantize(ActKind::Q8, &x[..32], 32);
+    assert_eq!(a.d[0], half::f16::from_f32(3.5 / 127.0).to_f32());
+    assert_ne!(a.d[0], 3.5 / 127.0);
     let below_half = 0.5f32.next_down();
     let mut vals = vec![below_half, -below_half, 126.5, -127.5, 1e-30];
     vals.extend((-1020..=1020).map(|i| i as f32 / 8.0));
     for v in vals {
-        assert_eq!(round_away(v), v.round() as i32, "{v}");
         assert_eq!(nearest_int(v), v.round_ties_even() as i32, "{v}");
     }
 }
@@ -122,7 +127,7 @@ fn every_isa_quantizes_activations_identically() {
             want_k
         );
     }
-    assert_eq!(&want.qs[1..4], &[-20, -19, -19]); // -19.5 rounds away from zero
+    assert_eq!(&want.qs[1..4], &[-20, -19, -18]); // -19.5 and -18.5 round to even
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Q8_0 activation quantization with AVX2, bit-identical to the scalar
-//! `act::quantize_q8` (same `d`, same `1 / d`, same rounding half away
-//! from zero), 32 values at a time.
+//! `act::quantize_q8` (same f16 `d`, same `127 / amax`, same rounding half
+//! to even), 32 values at a time.
 
 use std::arch::x86_64::*;
+
+use crate::kernels::act::fp16_scale;
 
 /// [`crate::kernels::act::quantize_q8`] for CPUs with AVX2.
 ///
@@ -11,7 +13,6 @@ use std::arch::x86_64::*;
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn quantize_q8(x: &[f32], qs: &mut [i8], d: &mut [f32], sums: &mut [i16]) {
     let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF));
-    let (half, one) = (_mm256_set1_ps(0.5), _mm256_set1_ps(1.0));
     let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (((x, q), d), s) in x
         .chunks_exact(32)
@@ -30,16 +31,13 @@ pub(crate) unsafe fn quantize_q8(x: &[f32], qs: &mut [i8], d: &mut [f32], sums: 
         let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
         let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
         let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
-        *d = amax / 127.0;
-        let id = _mm256_set1_ps(if *d != 0.0 { 1.0 / *d } else { 0.0 });
+        *d = fp16_scale(amax / 127.0);
+        let id = _mm256_set1_ps(if amax != 0.0 { 127.0 / amax } else { 0.0 });
         let mut ints = [_mm256_setzero_si256(); 4];
         for (i, v) in v.iter().enumerate() {
             let p = _mm256_mul_ps(*v, id);
-            let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(p);
-            let frac = _mm256_sub_ps(p, t);
-            let up = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(frac, half), one);
-            let down = _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(frac, _mm256_set1_ps(-0.5)), one);
-            ints[i] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(t, up), down));
+            let r = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(p);
+            ints[i] = _mm256_cvttps_epi32(r);
         }
         let w = _mm256_packs_epi32(ints[0], ints[1]);
         let z = _mm256_packs_epi32(ints[2], ints[3]);

@@ -16,6 +16,7 @@
 pub(crate) mod act;
 mod blocks;
 mod dense;
+pub(crate) mod f16;
 mod kquants;
 mod unit;
 
