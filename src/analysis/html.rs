@@ -85,12 +85,12 @@ Means over tokens, leaving out position 0 of each window (its massive activation
 <table><tr><th>block</th><th>||h_in||</th><th>||h_in|| incl. pos 0</th><th>rel. contribution</th><th>attn share</th><th>MLP share</th>{% if m.figures.placement == "peri" %}<th>||attn|| before post-norm</th><th>||attn||</th><th>||MLP|| before post-norm</th><th>||MLP||</th>{% endif %}<th>cos</th><th>BI</th><th>angular</th>{% if m.figures.lens %}<th>lens KL</th><th>lens top-1 (last pos.)</th>{% endif %}{% if m.figures.ablation %}<th>ppl without block</th>{% endif %}</tr>
 {% for l in m.figures.layers %}<tr{% if l.excl0.rel_contrib.mean >= m.hot_cut %} class="hot"{% endif %}>
 <td>{{ l.layer }}</td><td>{{ "%.2f" | format(l.excl0.norm_h_in.mean) }}</td><td>{{ "%.2f" | format(l.all.norm_h_in.mean) }}</td><td>{{ "%.4f" | format(l.excl0.rel_contrib.mean) }}</td><td>{{ "%.4f" | format(l.excl0.attn_ratio.mean) }}</td><td>{{ "%.4f" | format(l.excl0.mlp_ratio.mean) }}</td>{% if m.figures.placement == "peri" %}<td>{{ "%.2f" | format(l.excl0.norm_attn_raw.mean) }}</td><td>{{ "%.2f" | format(l.excl0.norm_attn.mean) }}</td><td>{{ "%.2f" | format(l.excl0.norm_mlp_raw.mean) }}</td><td>{{ "%.2f" | format(l.excl0.norm_mlp.mean) }}</td>{% endif %}<td>{{ "%.4f" | format(l.excl0.cos.mean) }}</td><td>{{ "%.4f" | format(l.excl0.bi.mean) }}</td><td>{{ "%.4f" | format(l.excl0.angular.mean) }}</td>
-{% if m.figures.lens %}{% set lens = m.figures.lens | selectattr("layer", "equalto", l.layer) | first %}<td>{{ "%.3f" | format(lens.kl_excl0.mean) if lens else "" }}</td><td>{{ lens.last_top1_token | tojson if lens else "" }}</td>{% endif %}
+{% if m.figures.lens %}{% set lens = m.figures.lens | selectattr("layer", "equalto", l.layer) | first %}<td>{{ "%.3f" | format(lens.kl_excl0.mean) if lens else "" }}</td><td>{{ lens.last_top1_token | quoted if lens else "" }}</td>{% endif %}
 {% if m.figures.ablation %}{% set a = m.figures.ablation | selectattr("layer", "equalto", l.layer) | first %}<td>{{ "%.3f" | format(a.perplexity) if a else "" }}</td>{% endif %}
 </tr>{% endfor %}</table>
 <h3>Massive activations: the largest |coordinate| of each block's output</h3>
 <table><tr><th>block</th><th>max |h_out|</th><th>× median</th><th>token</th><th>position</th><th>window</th><th>dimension</th></tr>
-{% for a in m.figures.massive %}<tr><td>{{ a.layer }}</td><td>{{ "%.1f" | format(a.max_abs) }}</td><td>{{ "%.0f" | format(a.ratio) }}</td><td>{{ a.token | tojson }}</td><td>{{ a.position }}</td><td>{{ a.window }}</td><td>{{ a.dim }}</td></tr>{% endfor %}</table>
+{% for a in m.figures.massive %}<tr><td>{{ a.layer }}</td><td>{{ "%.1f" | format(a.max_abs) }}</td><td>{{ "%.0f" | format(a.ratio) }}</td><td>{{ a.token | quoted }}</td><td>{{ a.position }}</td><td>{{ a.window }}</td><td>{{ a.dim }}</td></tr>{% endfor %}</table>
 {% endfor %}
 <h2>What the figures mean</h2>
 <dl>
@@ -117,10 +117,35 @@ pub fn render_report(input: &ReportInput) -> Result<String> {
 pub fn render_template(template: &str, input: &impl Serialize) -> Result<String> {
     let mut env = Environment::new();
     minijinja_contrib::add_to_environment(&mut env);
-    env.add_template("report", template)
-        .map_err(|e| Error::usage(format!("report template: {e}")))?;
-    env.get_template("report")
+    // The `.html` name turns on HTML escaping of every value (token texts
+    // such as `<bos>` included); the SVG plot is marked `safe`.
+    env.add_template("report.html", template)
+        .map_err(|e| Error::internal(format!("report template: {e}")))?;
+    env.add_filter("quoted", |s: String| format!("{s:?}"));
+    env.get_template("report.html")
         .expect("template was just added")
         .render(minijinja::Value::from(minijinja::value::Serde(input)))
-        .map_err(|e| Error::usage(format!("cannot render the report: {e}")))
+        .map_err(|e| Error::internal(format!("cannot render the report: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_html_escaped_and_the_plot_is_not() {
+        let html = render_report(&ReportInput {
+            title: "t".into(),
+            command: "analyze 'a<b'".into(),
+            source: "x".into(),
+            models: Vec::new(),
+            svg: "<svg id=\"plot\"></svg>".into(),
+            findings: vec!["on token \"<bos>\" at position 0".into()],
+        })
+        .unwrap();
+        assert!(html.contains("&lt;bos&gt;"), "{html}");
+        assert!(!html.contains("<bos>"));
+        assert!(!html.contains("a<b"));
+        assert!(html.contains("<svg id=\"plot\"></svg>"));
+    }
 }

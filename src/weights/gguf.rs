@@ -104,11 +104,13 @@ impl<'a> GgufSource<'a> {
     }
 
     fn quantized_linear(&self, q: QTensor) -> Result<Linear> {
-        let q = if self.device.is_cpu() {
-            q
-        } else {
-            move_qtensor(q, &self.device)?
-        };
+        if self.device.is_cpu() {
+            // Kept as stored, F16 and F32 too (candle's `from_arc` would widen
+            // those to f32 tensors): `Model::load` moves every type onto our
+            // kernels, which read these bytes as they are.
+            return Ok(Linear::Quantized(QMatMul::QTensor(Arc::new(q))));
+        }
+        let q = move_qtensor(q, &self.device)?;
         Ok(Linear::Quantized(QMatMul::from_arc(Arc::new(q))?))
     }
 }
@@ -143,12 +145,12 @@ impl TensorSource for GgufSource<'_> {
         self.quantized_linear(q)
     }
 
-    /// On the CPU a quantized embedding stays quantized (rows are
-    /// dequantized per lookup, and a tied head shares the bytes); elsewhere
-    /// it is dequantized once.
+    /// On the CPU the embedding stays as stored, F16 and F32 included (rows
+    /// are dequantized per lookup, and a tied head shares the bytes);
+    /// elsewhere it is dequantized once.
     fn embedding(&self, spec: &TensorSpec) -> Result<Embedding> {
         let q = self.checked(spec)?;
-        if self.device.is_cpu() && q.dtype().block_size() > 1 {
+        if self.device.is_cpu() {
             return Ok(Embedding::Rows(self.quantized_linear(q)?));
         }
         Ok(Embedding::Dense(
