@@ -122,7 +122,8 @@ for f in files:
         lt = sum(l) / len(l) if l else None
         cells = [name, t, f"{lt:.2f}" if lt else "-", f'{r["avg_ts"]:.2f}',
                  f'{r["avg_ts"] / lt:.2f}x' if lt else "-"]
-        if "pp512" in ours and t.startswith("pp"):
+        long_mode = sum(k.startswith("pp") for k in ours) > 1
+        if long_mode and "pp512" in ours and t.startswith("pp"):
             base = theirs.get("pp512")
             ours_rel = r["avg_ts"] / ours["pp512"]["avg_ts"]
             theirs_rel = lt / (sum(base) / len(base)) if lt and base else None

@@ -10,7 +10,7 @@
 //! thread team ([`team`]; its size is rayon's thread count).
 //!
 //! Layers (imports point down only):
-//! * `format`, `error`, `isa`, `buffer`, `team`: leaves.
+//! * `format`, `error`, `isa`, `buffer`, `team`, `f16_row`: leaves.
 //! * `act`: activation quantization.
 //! * `ggml_f16`: llama.cpp's half-precision GELU table and f16 flash
 //!   attention, for agreeing with it on quantized models.
@@ -29,6 +29,7 @@ mod attention;
 mod buffer;
 mod driver;
 mod error;
+mod f16_row;
 mod format;
 mod formats;
 mod ggml_f16;
@@ -43,6 +44,7 @@ mod x86;
 
 pub use attention::{attend, AttentionShape};
 pub use error::KernelError;
+pub use f16_row::round_f16;
 pub use format::WeightFormat;
-pub use ggml_f16::{attend_f16, gelu_tanh_f16, round_f16};
+pub use ggml_f16::{attend_f16, gelu_tanh_f16};
 pub use packed::PackedMatrix;

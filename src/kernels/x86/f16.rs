@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::kernels::ggml_f16::{reduce_dot, RowOps};
+use crate::kernels::f16_row::{reduce_dot, RowOps};
 
 /// [`RowOps`] with AVX2 + FMA + F16C; only built after
 /// [`crate::kernels::isa::Isa::detect`] found them.
