@@ -223,34 +223,20 @@ fn progress_only_on_a_terminal_or_when_asked_and_no_colour_in_redirected_logs() 
     assert!(stderr.contains("prefill: "), "{stderr:?}");
     assert!(stderr.contains(" tokens ("), "{stderr:?}");
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
-    let (ok, _, stderr) = run_in(
-        dir.path(),
-        &[
-            "perplexity",
-            "--file",
-            "t.txt",
-            "--model",
-            m,
-            "--ctx",
-            "16",
-            "--progress",
-        ],
-    );
+    let ppl = [
+        "perplexity",
+        "--file",
+        "t.txt",
+        "--model",
+        m,
+        "--ctx",
+        "16",
+        "--progress",
+    ];
+    let (ok, _, stderr) = run_in(dir.path(), &ppl);
     assert!(!ok, "no t.txt yet: {stderr}");
     std::fs::write(dir.path().join("t.txt"), &text).unwrap();
-    let (ok, _, stderr) = run_in(
-        dir.path(),
-        &[
-            "perplexity",
-            "--file",
-            "t.txt",
-            "--model",
-            m,
-            "--ctx",
-            "16",
-            "--progress",
-        ],
-    );
+    let (ok, _, stderr) = run_in(dir.path(), &ppl);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("perplexity: "), "{stderr:?}");
     assert!(stderr.contains(" windows ("), "{stderr:?}");
