@@ -204,9 +204,46 @@ fn attend_block_generic(b: &Block<'_>, out: &mut [f32]) {
                 }
             }
         }
-        for (r, span) in b.spans.iter().enumerate() {
-            let (a, z) = (span.start.max(j0), span.end.min(j0 + n));
-            if a >= z {
+        // Keys of this tile row `r` sees, as tile indices (empty if none).
+        let seen = |r: usize| {
+            let span = &b.spans[r];
+            span.start.max(j0).saturating_sub(j0)..span.end.min(j0 + n).saturating_sub(j0)
+        };
+        let mut r = 0;
+        while r < rows {
+            let keep = seen(r);
+            if keep.is_empty() {
+                r += 1;
+                continue;
+            }
+            // Two rows at a time where both see this tile: they share every
+            // key and value load (twice the independent sums in flight).
+            // Each row's arithmetic is the same as alone.
+            if transpose && r + 1 < rows && !seen(r + 1).is_empty() {
+                let keep1 = seen(r + 1);
+                let (q0, q1) = b.q[r * hd..(r + 2) * hd].split_at(hd);
+                let (mut p0, mut p1) = ([0f32; KEY_TILE], [0f32; KEY_TILE]);
+                scores_transposed2(q0, q1, &kt, &mut p0, &mut p1);
+                let (o0, o1) = out[r * hd..(r + 2) * hd].split_at_mut(hd);
+                let (m0, m1) = max[r..r + 2].split_at_mut(1);
+                let (l0, l1) = sum[r..r + 2].split_at_mut(1);
+                let row0 = Running {
+                    max: &mut m0[0],
+                    sum: &mut l0[0],
+                    out: o0,
+                };
+                online_softmax(&mut p0, keep.clone(), b.scale, row0);
+                let row1 = Running {
+                    max: &mut m1[0],
+                    sum: &mut l1[0],
+                    out: o1,
+                };
+                online_softmax(&mut p1, keep1.clone(), b.scale, row1);
+                // Outside its own keys each row's weights are 0.
+                let (a, z) = (keep.start.min(keep1.start), keep.end.max(keep1.end));
+                let values = &b.values[(j0 + a) * hd..(j0 + z) * hd];
+                weighted_sum2(o0, o1, &p0[a..z], &p1[a..z], values);
+                r += 2;
                 continue;
             }
             let q = &b.q[r * hd..(r + 1) * hd];
@@ -218,20 +255,16 @@ fn attend_block_generic(b: &Block<'_>, out: &mut [f32]) {
                     *s = dot(q, key);
                 }
             }
-            let (a, z) = (a - j0, z - j0);
-            let m = max[r].max(scale_and_mask(&mut p, a..z, b.scale));
-            let tile_sum = exp_and_sum(&mut p, m);
             let o = &mut out[r * hd..(r + 1) * hd];
-            if max[r] != m {
-                let c = exp(max[r] - m);
-                sum[r] *= c;
-                for x in o.iter_mut() {
-                    *x *= c;
-                }
-            }
-            (max[r], sum[r]) = (m, sum[r] + tile_sum);
-            let values = &b.values[(j0 + a) * hd..(j0 + z) * hd];
-            weighted_sum(o, &p[a..z], values);
+            let row = Running {
+                max: &mut max[r],
+                sum: &mut sum[r],
+                out: o,
+            };
+            online_softmax(&mut p, keep.clone(), b.scale, row);
+            let values = &b.values[(j0 + keep.start) * hd..(j0 + keep.end) * hd];
+            weighted_sum(&mut out[r * hd..(r + 1) * hd], &p[keep], values);
+            r += 1;
         }
         j0 += n;
     }
@@ -241,6 +274,36 @@ fn attend_block_generic(b: &Block<'_>, out: &mut [f32]) {
             *x *= inv;
         }
     }
+}
+
+/// One query row's online-softmax state: running maximum, running sum and
+/// its (unnormalized) output.
+struct Running<'a> {
+    max: &'a mut f32,
+    sum: &'a mut f32,
+    out: &'a mut [f32],
+}
+
+/// Masks, scales and exponentiates a tile's scores `p` (keys `keep` of the
+/// tile) against the row's new running maximum, rescaling what the row
+/// summed so far when that maximum grows.
+#[inline(always)]
+fn online_softmax(
+    p: &mut [f32; KEY_TILE],
+    keep: std::ops::Range<usize>,
+    scale: f32,
+    row: Running<'_>,
+) {
+    let m = row.max.max(scale_and_mask(p, keep, scale));
+    let tile_sum = exp_and_sum(p, m);
+    if *row.max != m {
+        let c = exp(*row.max - m);
+        *row.sum *= c;
+        for x in row.out.iter_mut() {
+            *x *= c;
+        }
+    }
+    (*row.max, *row.sum) = (m, *row.sum + tile_sum);
 }
 
 /// Lanes of the running reductions over a tile (independent, so that the
@@ -291,6 +354,50 @@ fn scores_transposed(q: &[f32], kt: &[[f32; KEY_TILE]], p: &mut [f32; KEY_TILE])
     for (&x, t) in q.iter().zip(kt) {
         for j in 0..KEY_TILE {
             p[j] = x.mul_add(t[j], p[j]);
+        }
+    }
+}
+
+/// [`scores_transposed`] for two rows at once (each row's sums as alone).
+#[inline(always)]
+fn scores_transposed2(
+    q0: &[f32],
+    q1: &[f32],
+    kt: &[[f32; KEY_TILE]],
+    p0: &mut [f32; KEY_TILE],
+    p1: &mut [f32; KEY_TILE],
+) {
+    for ((&x0, &x1), t) in q0.iter().zip(q1).zip(kt) {
+        for j in 0..KEY_TILE {
+            p0[j] = x0.mul_add(t[j], p0[j]);
+            p1[j] = x1.mul_add(t[j], p1[j]);
+        }
+    }
+}
+
+/// [`weighted_sum`] for two rows over the same values (each row's sums as
+/// alone).
+#[inline(always)]
+fn weighted_sum2(o0: &mut [f32], o1: &mut [f32], p0: &[f32], p1: &[f32], values: &[f32]) {
+    let hd = o0.len();
+    let (chunks0, tail0) = o0.as_chunks_mut::<VALUE_CHUNK>();
+    let (chunks1, tail1) = o1.as_chunks_mut::<VALUE_CHUNK>();
+    for (c, (oc0, oc1)) in chunks0.iter_mut().zip(chunks1.iter_mut()).enumerate() {
+        let (mut acc0, mut acc1) = (*oc0, *oc1);
+        for ((&w0, &w1), value) in p0.iter().zip(p1).zip(values.chunks_exact(hd)) {
+            let v = &value[c * VALUE_CHUNK..(c + 1) * VALUE_CHUNK];
+            for d in 0..VALUE_CHUNK {
+                acc0[d] = w0.mul_add(v[d], acc0[d]);
+                acc1[d] = w1.mul_add(v[d], acc1[d]);
+            }
+        }
+        (*oc0, *oc1) = (acc0, acc1);
+    }
+    let from = hd - tail0.len();
+    for ((&w0, &w1), value) in p0.iter().zip(p1).zip(values.chunks_exact(hd)) {
+        for ((y0, y1), x) in tail0.iter_mut().zip(tail1.iter_mut()).zip(&value[from..]) {
+            *y0 = w0.mul_add(*x, *y0);
+            *y1 = w1.mul_add(*x, *y1);
         }
     }
 }

@@ -264,7 +264,8 @@ fn decode_le<E: DenseElem>(bytes: &[u8]) -> Vec<E> {
 }
 
 fn repack_dense<E: DenseElem>(rows: usize, cols: usize, w: &[E]) -> PackedMatrix {
-    let mut data = AlignedBuf::zeroed(rows.div_ceil(GROUP) * GROUP * cols * size_of::<E>());
+    let mut data =
+        AlignedBuf::zeroed(rows.div_ceil(GROUP) * dense::group_len(cols) * size_of::<E>());
     dense::repack(w, rows, cols, data.as_mut_slice());
     PackedMatrix {
         format: E::FORMAT,
@@ -331,8 +332,16 @@ fn q8_for(isa: Isa) -> (act::Q8Fn, act::Q8KFn) {
 
 /// The dense matmul on `isa`.
 fn dense_matmul<E: KernelElem>(isa: Isa, w: &PackedMatrix, x: &[f32], m: usize, out: &mut [f32]) {
-    let (cols, ws) = (w.cols, w.data.as_slice::<E>());
-    let group_bytes = GROUP * cols * size_of::<E>();
+    let (cols, ws) = (dense::stored_cols(w.cols), w.data.as_slice::<E>());
+    let group_bytes = dense::group_len(cols) * size_of::<E>();
+    // The kernels step over whole column pairs: odd-width rows get a zero.
+    let padded;
+    let x = if cols == w.cols {
+        x
+    } else {
+        padded = dense::pad_rows(x, w.cols);
+        &padded[..]
+    };
     match isa {
         Isa::Scalar => run(
             &ScalarDense {

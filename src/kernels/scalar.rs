@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use super::act::QuantActs;
 use super::driver::GroupKernel;
-use super::formats::dense::DenseElem;
+use super::formats::dense::{self, DenseElem};
 use super::formats::{QuantFormat, GROUP};
 
 /// A quantized matrix (groups of `group_bytes`) times quantized activations.
@@ -48,15 +48,16 @@ pub(crate) struct ScalarDense<'a, E> {
 
 impl<E: DenseElem> GroupKernel for ScalarDense<'_, E> {
     fn chunk(&self, groups: Range<usize>, outs: &mut [&mut [f32]]) {
-        let cols = self.cols;
+        let (cols, len) = (self.cols, dense::group_len(self.cols));
         for (i, g) in groups.enumerate() {
-            let group = &self.w[g * cols * GROUP..(g + 1) * cols * GROUP];
+            let group = &self.w[g * len..(g + 1) * len];
             for (a, out) in outs.iter_mut().enumerate() {
                 let x = &self.x[a * cols..(a + 1) * cols];
                 let mut acc = [0.0f32; GROUP];
-                for (w, &x) in group.chunks_exact(GROUP).zip(x) {
-                    for (acc, w) in acc.iter_mut().zip(w) {
-                        *acc += w.to_f32() * x;
+                // Pair p: the group's 8 rows' columns 2p and 2p + 1.
+                for (w, x) in group.chunks_exact(2 * GROUP).zip(x.chunks_exact(2)) {
+                    for (acc, w) in acc.iter_mut().zip(w.chunks_exact(2)) {
+                        *acc += w[0].to_f32() * x[0] + w[1].to_f32() * x[1];
                     }
                 }
                 let n = GROUP.min(self.rows - g * GROUP);

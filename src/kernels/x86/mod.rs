@@ -3,8 +3,11 @@
 //! Both instruction sets run the same generic kernel bodies; they differ
 //! in [`Simd`]'s byte dot product (`vpmaddubsw` + `vpmaddwd` vs VNNI's
 //! `vpdpbusd`) and in tile sizes (AVX-512 has 32 vector registers, even for
-//! 256-bit operations). Zen 4 runs 512-bit operations as two 256-bit
-//! halves, so 256-bit registers lose nothing there. The bodies are
+//! 256-bit operations). The quantized tiles stay 256-bit (their work is
+//! byte shuffles, and Zen 4 runs 512-bit operations as two 256-bit halves);
+//! the dense F32 / F16 tiles, FMA-bound in prefill, use 512-bit registers
+//! under AVX-512 (twice the multiply-adds per instruction on Intel cores
+//! with two 512-bit FMA units). The bodies are
 //! `#[inline(always)]` and are instantiated inside the `#[target_feature]`
 //! entry points of [`Simd`], so every intrinsic compiles to one instruction.
 //! (Closures do not inherit target features: intrinsics inside
@@ -34,10 +37,6 @@ pub(crate) use dense::DenseSimd;
 pub(crate) trait Simd: Copy + Send + Sync + 'static {
     /// Activation rows per quantized tile in prefill (at most 4).
     const QUANT_ACTS: usize;
-    /// Row groups per dense tile in prefill (1 or 2... see [`dense`]).
-    const DENSE_GROUPS: usize;
-    /// Activation rows per dense tile in prefill.
-    const DENSE_ACTS: usize;
 
     /// `acc + sum of the 4 byte products` in each 32-bit lane, for unsigned
     /// `w` below 128 and signed `x`.
@@ -89,8 +88,6 @@ pub(crate) struct Avx512(());
 
 impl Simd for Avx2 {
     const QUANT_ACTS: usize = 2;
-    const DENSE_GROUPS: usize = 2;
-    const DENSE_ACTS: usize = 6;
 
     #[inline(always)]
     fn dot4(self, acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
@@ -136,8 +133,6 @@ impl Simd for Avx2 {
 
 impl Simd for Avx512 {
     const QUANT_ACTS: usize = 4;
-    const DENSE_GROUPS: usize = 4;
-    const DENSE_ACTS: usize = 6;
 
     #[inline(always)]
     fn dot4(self, acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
@@ -201,7 +196,9 @@ impl<F: SimdFormat, S: Simd> GroupKernel for Quant<'_, F, S> {
 /// A dense matrix times f32 activations on instruction set `S`.
 pub(crate) struct Dense<'a, E, S> {
     pub(crate) w: &'a [E],
+    /// Stored columns (even): the activation rows' stride.
     pub(crate) cols: usize,
+    /// Activation rows, each padded with a zero to `cols`.
     pub(crate) x: &'a [f32],
     isa: std::marker::PhantomData<S>,
 }
