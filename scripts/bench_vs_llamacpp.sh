@@ -18,6 +18,9 @@
 #   source, e.g. the copy vendored in the llama-cpp-python sdist on PyPI:
 #     cmake -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF
 #     cmake --build build --target llama-bench llama-quantize -j
+#   On CPUs whose AMX llama.cpp uses but the VM does not allow (SIGILL in
+#   tinygemm_kernel_amx), add -DCMAKE_C_FLAGS="-mno-amx-tile -mno-amx-int8
+#   -mno-amx-bf16" and the same CMAKE_CXX_FLAGS.
 # Writes OUT_DIR (default bench-<UTC time>)/{llama-before,normscope,llama-after,
 # rss}-<file>.json, mem-bw.txt and summary.md (speed: file, test, llama.cpp t/s
 # as the mean of its runs before and after, normscope t/s, ratio; memory: peak
