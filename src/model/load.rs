@@ -49,14 +49,27 @@ impl Model {
     /// [`layout::tensors`] lists them), then quantizes and prepares it as
     /// `opts` asks.
     pub fn load(src: &dyn TensorSource, cfg: Config, opts: &LoadOptions) -> Result<Self> {
+        // Straight onto the CPU kernels as each piece loads (unless it is to
+        // be trained or re-quantized first), so that the file's tensors and
+        // their repacked copies never all coexist: peak memory while loading
+        // stays near the model's size, and so does what the allocator keeps.
+        let early = !opts.training && opts.device.is_cpu() && opts.quantize.is_none();
         let embed_spec = layout::spec(&cfg, Site::Embedding);
-        let embed = src.embedding(&embed_spec)?;
+        let mut embed = src.embedding(&embed_spec)?;
+        if let (true, Embedding::Rows(l)) = (early, &mut embed) {
+            *l = l.clone().into_cpu_kernels()?;
+        }
         let mut task = crate::progress::task("loading", cfg.num_layers as u64, "blocks");
         let blocks = (0..cfg.num_layers)
             .map(|l| {
-                let block = Block::load(src, &cfg, l);
+                let mut block = Block::load(src, &cfg, l)?;
+                if early {
+                    for (_, lin) in block.linears_mut() {
+                        *lin = lin.clone().into_cpu_kernels()?;
+                    }
+                }
                 task.inc(1);
-                block
+                Ok(block)
             })
             .collect::<Result<Vec<_>>>()?;
         drop(task);
