@@ -307,11 +307,19 @@ pub fn parse_error_line(e: &clap::Error, argv: &[String]) -> String {
         }
     }
     let text = e.to_string();
-    // clap's first line names the problem; the usage block would make it many.
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("bad arguments")
-        .to_string()
+    // clap's first line names the problem; the usage block would make it
+    // many. A first line ending in ':' lists its subjects on the indented
+    // lines below it (the missing arguments): those join it.
+    let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+    let first = lines.next().unwrap_or("bad arguments");
+    if !first.ends_with(':') {
+        return first.to_string();
+    }
+    let subjects: Vec<&str> = lines
+        .take_while(|l| l.starts_with(' ') && !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    format!("{first} {}", subjects.join(", "))
 }
 
 /// Logs go to stderr (coloured only on a terminal); `-v` shows info, `-vv` debug.

@@ -118,6 +118,14 @@ fn numeric_flags_name_themselves() {
     }
     let (_, _, stderr) = run_in(dir.path(), &["generate", "hi", "--threads", "0"]);
     assert!(stderr.contains("at least 1"), "{stderr}");
+    // A missing required argument is named on the one line.
+    let (ok, _, stderr) = run_in(dir.path(), &["quantize", m]);
+    assert!(!ok, "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--type") && stderr.contains("--out"),
+        "{stderr}"
+    );
     // --model before the command still works, and is refused where it means nothing.
     let (ok, _, stderr) = run_in(
         dir.path(),
