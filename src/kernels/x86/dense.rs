@@ -242,10 +242,7 @@ fn tiles<E: DenseSimd, S: PairRegs, const A: usize>(
     let mut g = groups.start;
     while g < groups.end {
         let i = g - groups.start;
-        if S::GROUPS == 3 && groups.end - g >= 3 {
-            store(tile::<E, S, 3, A>(s, k, g, a0), outs, a0, i);
-            g += 3;
-        } else if S::GROUPS >= 4 && groups.end - g >= 4 {
+        if S::GROUPS >= 4 && groups.end - g >= 4 {
             store(tile::<E, S, 4, A>(s, k, g, a0), outs, a0, i);
             g += 4;
         } else if S::GROUPS >= 2 && groups.end - g >= 2 {
