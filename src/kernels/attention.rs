@@ -359,6 +359,9 @@ fn scores_transposed(q: &[f32], kt: &[[f32; KEY_TILE]], p: &mut [f32; KEY_TILE])
 }
 
 /// [`scores_transposed`] for two rows at once (each row's sums as alone).
+/// Written out for two rather than generic over a row count: with `[[f32;
+/// 64]; N]` accumulators LLVM keeps them on the stack (measured: attention's
+/// share of a Q4_0 pp512 profile 16% -> 21-28%).
 #[inline(always)]
 fn scores_transposed2(
     q0: &[f32],
