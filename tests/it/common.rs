@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
@@ -380,4 +382,53 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
 /// The binary under test.
 pub fn normscope() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("normscope").unwrap()
+}
+
+/// `python3` that imports numpy and gguf (the independent references some
+/// tests run): the system's when it has both, else with both installed once
+/// by `pip install --target` under `target/python-refs` (nothing installed
+/// outside the checkout, so a fresh clone's `cargo test` needs no setup).
+pub fn python_with_numpy_gguf() -> Command {
+    static EXTRA_PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let imports = |path: Option<&Path>| {
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", "import numpy, gguf"]);
+        if let Some(p) = path {
+            cmd.env("PYTHONPATH", p);
+        }
+        cmd.output().is_ok_and(|o| o.status.success())
+    };
+    let extra = EXTRA_PATH.get_or_init(|| {
+        if imports(None) {
+            return None;
+        }
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python-refs");
+        if !imports(Some(&dir)) {
+            let out = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .arg("--target")
+                .arg(&dir)
+                .args(["numpy", "gguf"])
+                .output()
+                .expect("python3 runs");
+            assert!(
+                out.status.success() && imports(Some(&dir)),
+                "installing numpy and gguf into {} failed: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Some(dir)
+    });
+    let mut cmd = Command::new("python3");
+    if let Some(dir) = extra {
+        cmd.env("PYTHONPATH", dir);
+    }
+    cmd
 }

@@ -13,7 +13,6 @@
 //! the largest |logit| for logits); analysis figures 1e-3 relative.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
@@ -22,7 +21,7 @@ use normscope::weights::fetch::{self, FetchedModel};
 use normscope::weights::{self, LoadedModel};
 use serde_json::Value;
 
-use crate::common::{ids, max_abs_diff, normscope, read_ref};
+use crate::common::{ids, max_abs_diff, normscope, python_with_numpy_gguf, read_ref};
 
 fn gemma() -> &'static FetchedModel {
     static PATHS: OnceLock<FetchedModel> = OnceLock::new();
@@ -58,7 +57,7 @@ fn numpy_reference(ids: &[u32], dir: &Path, extra: &[&str]) -> (Value, PathBuf) 
     let ids_file = dir.join("ids.json");
     std::fs::write(&ids_file, serde_json::to_string(ids).unwrap()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/reference_gemma.py");
-    let out = Command::new("python3")
+    let out = python_with_numpy_gguf()
         .arg(script)
         .arg("--gguf")
         .arg(&gemma().gguf)
@@ -68,7 +67,7 @@ fn numpy_reference(ids: &[u32], dir: &Path, extra: &[&str]) -> (Value, PathBuf) 
         .arg(&prefix)
         .args(extra)
         .output()
-        .expect("python3 runs (the numpy reference needs `pip install numpy gguf`)");
+        .expect("python3 runs");
     assert!(
         out.status.success(),
         "reference_gemma.py failed: {}",

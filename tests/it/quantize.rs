@@ -12,7 +12,7 @@ use normscope::quantize::recipe::{self, ModelInfo, TensorDesc};
 use normscope::quantize::Target;
 use normscope::weights::gguf::GgufFile;
 
-use crate::common::{normscope, Rng, Tiny};
+use crate::common::{normscope, python_with_numpy_gguf, Rng, Tiny};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ggml_ref")
@@ -132,7 +132,7 @@ fn random_rows(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
 
 /// The non-k types against the gguf Python package's numpy quantizers (an
 /// implementation independent of both candle and ggml's C): `python3` with the
-/// `gguf` and `numpy` packages must be installed (`pip install gguf numpy`).
+/// `gguf` and `numpy` packages (see `python_with_numpy_gguf`).
 #[test]
 fn non_k_blocks_match_the_gguf_python_package() {
     let dir = tempfile::tempdir().unwrap();
@@ -156,7 +156,7 @@ for i in range(n):
         open(f"{d}/x{i}.{t}", "wb").write(q.tobytes())
     open(f"{d}/x{i}.F16", "wb").write(x.astype(np.float16).tobytes())
 "#;
-    let mut cmd = Command::new("python3");
+    let mut cmd = python_with_numpy_gguf();
     cmd.args(["-c", script, dir.path().to_str().unwrap()])
         .arg(shapes.len().to_string());
     for &(_, cols) in &shapes {
@@ -165,7 +165,7 @@ for i in range(n):
     let out = cmd.output().expect("python3 must be installed");
     assert!(
         out.status.success(),
-        "the gguf Python package must be installed (pip install gguf numpy): {}",
+        "the gguf reference quantizers failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let mut compared = 0;
