@@ -1,4 +1,7 @@
-//! Chat templates rendered with minijinja (Python-compatible string methods).
+//! Chat templates rendered with minijinja the way transformers renders them
+//! with Jinja2: `trim_blocks` and `lstrip_blocks` on, Python-compatible
+//! string methods, `raise_exception`, `tojson`, and optional tool
+//! definitions (Qwen's and Llama 3's templates render a tools block).
 
 use minijinja::{context, Environment, Error as JinjaError, ErrorKind};
 
@@ -16,11 +19,29 @@ pub struct Message {
 
 /// Renders `messages` with the model's template, ending with the assistant's turn.
 pub fn render(template: &ChatTemplate, messages: &[Message]) -> Result<String> {
+    render_with_tools(template, messages, None)
+}
+
+/// [`render`] with tool definitions (the JSON list transformers'
+/// `apply_chat_template(tools=...)` takes), for templates that describe tools.
+pub fn render_with_tools(
+    template: &ChatTemplate,
+    messages: &[Message],
+    tools: Option<&serde_json::Value>,
+) -> Result<String> {
     let source = template
         .source
         .as_deref()
         .ok_or_else(|| Error::format(&template.origin, "this model has no chat template"))?;
     let mut env = Environment::new();
+    // transformers' Jinja2 environment.
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
     minijinja_contrib::add_to_environment(&mut env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_function(
@@ -41,6 +62,7 @@ pub fn render(template: &ChatTemplate, messages: &[Message]) -> Result<String> {
             .map(|m| context! { role => m.role.clone(), content => m.content.clone() })
             .collect::<Vec<_>>(),
         add_generation_prompt => true,
+        tools => tools.map(|t| minijinja::Value::from(minijinja::value::Serde(t))),
         bos_token => template.bos_token.clone().unwrap_or_default(),
         eos_token => template.eos_token.clone().unwrap_or_default(),
     })

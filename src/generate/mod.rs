@@ -2,6 +2,7 @@
 //! streaming decoded text as it comes.
 
 pub mod chat;
+mod detok;
 pub mod sampling;
 
 use std::time::Instant;
@@ -126,7 +127,7 @@ pub fn generate(
     let device = lm.model.device();
     let mut processor = sampling.processor();
     let mut cache = lm.model.new_cache();
-    let mut stream = lm.tokenizer.decode_stream(false);
+    let mut stream = detok::TextStream::new(&lm.tokenizer);
     let mut all: Vec<u32> = prompt_ids.to_vec();
     let mut generated = Vec::new();
     let mut text = String::new();
@@ -165,10 +166,7 @@ pub fn generate(
             stopped_at_eos = true;
             break;
         }
-        if let Some(piece) = stream
-            .step(next)
-            .map_err(|e| Error::usage(format!("cannot decode token {next}: {e}")))?
-        {
+        if let Some(piece) = stream.step(next)? {
             text.push_str(&piece);
             on_text(&piece)?;
         }

@@ -1,9 +1,10 @@
-//! Grouped-query causal self-attention with RoPE, optional per-head QK-norm,
-//! optional sliding window, and a preallocated KV cache.
+//! Grouped-query causal self-attention with RoPE (or none, in SmolLM3's
+//! NoPE blocks), optional q/k/v/o biases, optional QK-norm (per head or over
+//! the whole projection), optional sliding window, and a preallocated KV cache.
 
 use candle_core::{DType, Device, Tensor, D};
 
-use super::config::AttentionKind;
+use super::config::{AttentionKind, QkNorm};
 use super::kv_cache::{CpuKv, LayerCache};
 use super::linear::Linear;
 use super::norm::RmsNorm;
@@ -22,10 +23,16 @@ pub struct Attention {
     pub v: Linear,
     /// `(hidden, heads * head_dim)`.
     pub o: Linear,
-    /// Per-head RMSNorm of the queries before RoPE (Gemma 3).
+    /// Biases of the q, k, v and o projections (Qwen2: q, k and v).
+    pub biases: Biases,
+    /// RMSNorm of the queries before RoPE (Gemma 3, Qwen3, OLMo 2).
     pub q_norm: Option<RmsNorm>,
-    /// Per-head RMSNorm of the keys before RoPE (Gemma 3).
+    /// RMSNorm of the keys before RoPE.
     pub k_norm: Option<RmsNorm>,
+    /// Whether `q_norm` / `k_norm` normalize each head or the whole projection.
+    pub qk_norm: QkNorm,
+    /// Whether q and k are rotated (false in SmolLM3's NoPE blocks).
+    pub rotary: bool,
     /// Query heads.
     pub num_heads: usize,
     /// Key/value heads.
@@ -38,6 +45,27 @@ pub struct Attention {
     pub window: Option<usize>,
     /// Multiplier on the scores.
     pub scale: f64,
+}
+
+/// Optional biases added after the projections.
+#[derive(Debug, Clone, Default)]
+pub struct Biases {
+    /// `(heads * head_dim)`.
+    pub q: Option<Tensor>,
+    /// `(kv_heads * head_dim)`.
+    pub k: Option<Tensor>,
+    /// `(kv_heads * head_dim)`.
+    pub v: Option<Tensor>,
+    /// `(hidden)`.
+    pub o: Option<Tensor>,
+}
+
+/// `y + bias` when there is a bias.
+fn biased(y: Tensor, bias: &Option<Tensor>) -> Result<Tensor> {
+    Ok(match bias {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    })
 }
 
 impl Attention {
@@ -78,15 +106,19 @@ impl Attention {
                 kv.len()
             )));
         }
-        let rows = |l: &Linear, norm: &Option<RmsNorm>, heads: usize| -> Result<Vec<f32>> {
-            let y = head_normed(l.forward(x)?, norm, (b, t, heads, hd), false)?;
+        let rows = |l: &Linear, bias, norm, heads: usize| -> Result<Vec<f32>> {
+            let y = biased(l.forward(x)?, bias)?;
+            let y = self.qk_normed(y, norm, (b, t, heads, hd), false)?;
             Ok(y.flatten_all()?.to_vec1::<f32>()?)
         };
-        let mut q = rows(&self.q, &self.q_norm, nh)?;
-        let mut k = rows(&self.k, &self.k_norm, nkv)?;
-        let mut v = rows(&self.v, &None, nkv)?;
-        rope.rotate_in_place(&mut q, t, nh, start)?;
-        rope.rotate_in_place(&mut k, t, nkv, start)?;
+        let bias = &self.biases;
+        let mut q = rows(&self.q, &bias.q, &self.q_norm, nh)?;
+        let mut k = rows(&self.k, &bias.k, &self.k_norm, nkv)?;
+        let mut v = rows(&self.v, &bias.v, &None, nkv)?;
+        if self.rotary {
+            rope.rotate_in_place(&mut q, t, nh, start)?;
+            rope.rotate_in_place(&mut k, t, nkv, start)?;
+        }
         // On ggml-quantized weights, llama.cpp's default CPU attention: an
         // f16 cache and f16 flash attention.
         let f16 = self.q.quantizes_activations();
@@ -113,8 +145,8 @@ impl Attention {
         } else {
             kernels::attend(&q, kv.keys(), kv.values(), shape, &mut y);
         }
-        self.o
-            .forward(&Tensor::from_vec(y, (b, t, nh * hd), x.device())?)
+        let y = Tensor::from_vec(y, (b, t, nh * hd), x.device())?;
+        biased(self.o.forward(&y)?, &self.biases.o)
     }
 
     /// The general path on tensors (any device and dtype, with a backward pass).
@@ -128,27 +160,23 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = head_normed(
-            self.q.forward(x)?,
-            &self.q_norm,
-            (b, t, nh, hd),
-            differentiable,
-        )?
-        .transpose(1, 2)?; // (b, nh, t, hd)
-        let k = head_normed(
-            self.k.forward(x)?,
-            &self.k_norm,
-            (b, t, nkv, hd),
-            differentiable,
-        )?
-        .transpose(1, 2)?; // (b, nkv, t, hd)
-        let v = self
-            .v
-            .forward(x)?
-            .reshape((b, t, nkv, hd))?
-            .transpose(1, 2)?;
-        let q = rope.apply(&q, start, differentiable)?;
-        let k = rope.apply(&k, start, differentiable)?;
+        let bias = &self.biases;
+        let project = |l: &Linear, bias, norm, heads: usize| -> Result<Tensor> {
+            let y = biased(l.forward(x)?, bias)?;
+            Ok(self
+                .qk_normed(y, norm, (b, t, heads, hd), differentiable)?
+                .transpose(1, 2)?)
+        };
+        let q = project(&self.q, &bias.q, &self.q_norm, nh)?; // (b, nh, t, hd)
+        let k = project(&self.k, &bias.k, &self.k_norm, nkv)?; // (b, nkv, t, hd)
+        let v = project(&self.v, &bias.v, &None, nkv)?;
+        let (q, k) = match self.rotary {
+            true => (
+                rope.apply(&q, start, differentiable)?,
+                rope.apply(&k, start, differentiable)?,
+            ),
+            false => (q, k),
+        };
         let (k, v) = match cache {
             Some(c) => c.append(&k.contiguous()?, &v.contiguous()?)?, // (b, nkv, T, hd)
             None => (k, v),
@@ -173,7 +201,24 @@ impl Attention {
         };
         let y = probs.to_dtype(dtype)?.matmul(&v.contiguous()?)?; // (b, nh, t, hd)
         let y = y.transpose(1, 2)?.reshape((b, t, nh * hd))?;
-        self.o.forward(&y)
+        biased(self.o.forward(&y)?, &self.biases.o)
+    }
+
+    /// `y (b, t, heads * hd)` reshaped to `(b, t, heads, hd)`, RMS-normalized
+    /// by `norm` when there is one: each head's vector, or (OLMo 2) the whole
+    /// projection before the reshape.
+    fn qk_normed(
+        &self,
+        y: Tensor,
+        norm: &Option<RmsNorm>,
+        shape: (usize, usize, usize, usize),
+        differentiable: bool,
+    ) -> Result<Tensor> {
+        Ok(match (norm, self.qk_norm) {
+            (None, _) => y.reshape(shape)?,
+            (Some(n), QkNorm::PerHead) => n.forward(&y.reshape(shape)?, differentiable)?,
+            (Some(n), QkNorm::Whole) => n.forward(&y, differentiable)?.reshape(shape)?,
+        })
     }
 }
 
@@ -182,21 +227,6 @@ impl Attention {
 /// matching cache.
 pub fn uses_cpu_kernel(device: &Device, dtype: DType, differentiable: bool) -> bool {
     device.is_cpu() && dtype == DType::F32 && !differentiable
-}
-
-/// `y (b, t, heads * hd)` reshaped to `(b, t, heads, hd)`, each head's
-/// vector RMS-normalized by `norm` when there is one (QK-norm).
-fn head_normed(
-    y: Tensor,
-    norm: &Option<RmsNorm>,
-    shape: (usize, usize, usize, usize),
-    differentiable: bool,
-) -> Result<Tensor> {
-    let y = y.reshape(shape)?;
-    match norm {
-        Some(n) => n.forward(&y, differentiable),
-        None => Ok(y),
-    }
 }
 
 /// Additive mask `(t, past + t)`: query i (at position p = past + i) may see

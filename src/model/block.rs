@@ -3,6 +3,7 @@
 //! ```text
 //! pre / lnscale:   x = x + attn(s * norm1(x));  x = x + mlp(s * norm2(x))   s = 1 or 1/sqrt(l+1)
 //! peri:            x = x + post1(attn(norm1(x)));  x = x + post2(mlp(norm2(x)))
+//! reordered:       x = x + post1(attn(x));  x = x + post2(mlp(x))            (OLMo 2)
 //! post / deepnorm: y = norm1(x); x = alpha * y + attn(y);  y = norm2(x); x = alpha * y + mlp(y)
 //! ```
 //!
@@ -11,11 +12,11 @@
 //! `x = Norm(alpha * x + F(x))`, with every pretrained gain still scaling the
 //! input of the sublayer it scaled in the Pre-Norm checkpoint.
 //!
-//! Observer hooks. Pre-Norm and Peri-LN: `resid_pre` x, `attn_out` a,
+//! Observer hooks. Pre-Norm, Peri-LN and reordered: `resid_pre` x, `attn_out` a,
 //! `resid_mid` x + a, `mlp_out` m, `resid_post` x + a + m, where for Peri-LN
-//! the updates a and m are the post-normed sublayer outputs (what joins the
-//! residual) and `attn_out_raw` / `mlp_out_raw` report the outputs before
-//! their post-norm. Post-Norm forms: `resid_pre` is `alpha * norm1(x)` (the
+//! and reordered the updates a and m are the post-normed sublayer outputs
+//! (what joins the residual) and `attn_out_raw` / `mlp_out_raw` report the
+//! outputs before their post-norm. Post-Norm forms: `resid_pre` is `alpha * norm1(x)` (the
 //! residual the attention update is added to), `attn_out` a, `resid_mid`
 //! `alpha * norm2(...)` (the residual the MLP update is added to), `mlp_out`
 //! m, `resid_post` the sum the block returns. So the sublayer shares are
@@ -25,8 +26,8 @@
 
 use candle_core::Tensor;
 
-use super::attention::Attention;
-use super::config::Config;
+use super::attention::{Attention, Biases};
+use super::config::{Config, QkNorm};
 use super::kv_cache::LayerCache;
 use super::layout::{self, Part, Site};
 use super::linear::Linear;
@@ -41,17 +42,17 @@ use crate::error::Result;
 /// A decoder block: norms, attention and an MLP.
 #[derive(Debug, Clone)]
 pub struct Block {
-    /// The norm whose output attention reads.
-    pub attn_norm: RmsNorm,
+    /// The norm whose output attention reads (none in OLMo 2's reordered placement).
+    pub attn_norm: Option<RmsNorm>,
     /// Self-attention.
     pub attn: Attention,
-    /// Peri-LN: the norm on attention's output.
+    /// Peri-LN and reordered: the norm on attention's output.
     pub attn_post_norm: Option<RmsNorm>,
-    /// The norm whose output the MLP reads.
-    pub mlp_norm: RmsNorm,
+    /// The norm whose output the MLP reads (none in the reordered placement).
+    pub mlp_norm: Option<RmsNorm>,
     /// Gated MLP.
     pub mlp: Mlp,
-    /// Peri-LN: the norm on the MLP's output.
+    /// Peri-LN and reordered: the norm on the MLP's output.
     pub mlp_post_norm: Option<RmsNorm>,
 }
 
@@ -80,15 +81,24 @@ impl Block {
         let lin = |p: Part| src.linear(&spec(p));
         let norm = |p: Part| RmsNorm::load(src, &spec(p), cfg.rms_norm_eps);
         let optional = |p: Part| p.present(cfg).then(|| norm(p)).transpose();
+        let bias = |p: Part| p.present(cfg).then(|| src.tensor(&spec(p))).transpose();
         Ok(Block {
-            attn_norm: norm(Part::AttnNorm)?,
+            attn_norm: optional(Part::AttnNorm)?,
             attn: Attention {
                 q: lin(Part::Q)?,
                 k: lin(Part::K)?,
                 v: lin(Part::V)?,
                 o: lin(Part::O)?,
+                biases: Biases {
+                    q: bias(Part::QBias)?,
+                    k: bias(Part::KBias)?,
+                    v: bias(Part::VBias)?,
+                    o: bias(Part::OBias)?,
+                },
                 q_norm: optional(Part::QNorm)?,
                 k_norm: optional(Part::KNorm)?,
+                qk_norm: cfg.qk_norm.unwrap_or(QkNorm::PerHead),
+                rotary: cfg.rope_layers[layer],
                 num_heads: cfg.num_heads,
                 num_kv_heads: cfg.num_kv_heads,
                 head_dim: cfg.head_dim,
@@ -97,7 +107,7 @@ impl Block {
                 scale: cfg.attention_scale(),
             },
             attn_post_norm: optional(Part::AttnPostNorm)?,
-            mlp_norm: norm(Part::MlpNorm)?,
+            mlp_norm: optional(Part::MlpNorm)?,
             mlp: Mlp {
                 gate: lin(Part::Gate)?,
                 up: lin(Part::Up)?,
@@ -138,11 +148,23 @@ impl Block {
         .into_iter()
     }
 
+    /// The bias `part`, when the block has it.
+    pub fn bias(&self, part: Part) -> Option<&Tensor> {
+        let b = &self.attn.biases;
+        match part {
+            Part::QBias => b.q.as_ref(),
+            Part::KBias => b.k.as_ref(),
+            Part::VBias => b.v.as_ref(),
+            Part::OBias => b.o.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The norm `part`, when the block has it.
     pub fn norm(&self, part: Part) -> Option<&RmsNorm> {
         match part {
-            Part::AttnNorm => Some(&self.attn_norm),
-            Part::MlpNorm => Some(&self.mlp_norm),
+            Part::AttnNorm => self.attn_norm.as_ref(),
+            Part::MlpNorm => self.mlp_norm.as_ref(),
             Part::QNorm => self.attn.q_norm.as_ref(),
             Part::KNorm => self.attn.k_norm.as_ref(),
             Part::AttnPostNorm => self.attn_post_norm.as_ref(),
@@ -166,7 +188,15 @@ impl Block {
         }
     }
 
-    /// `u`, normalized by `post` when the block has that norm (Peri-LN),
+    /// `s * norm(x)`, or `x` itself in a block without that norm (reordered).
+    fn pre_normed(norm: &Option<RmsNorm>, x: &Tensor, s: f64, diff: bool) -> Result<Tensor> {
+        match norm {
+            Some(n) => scaled(n.forward(x, diff)?, s),
+            None => Ok(x.clone()),
+        }
+    }
+
+    /// `u`, normalized by `post` when the block has that norm (Peri-LN, reordered),
     /// reporting the raw output through `raw` first.
     fn post_normed(
         u: Tensor,
@@ -194,7 +224,7 @@ impl Block {
         let s = pass.placement.norm_scale(layer).unwrap_or(1.0);
         let diff = pass.differentiable;
         obs.resid_pre(layer, x)?;
-        let y = scaled(self.attn_norm.forward(x, diff)?, s)?;
+        let y = Self::pre_normed(&self.attn_norm, x, s, diff)?;
         let rope = pass.ropes.for_kind(self.attn.kind);
         let u = self.attn.forward(&y, rope, pass.start, cache, diff)?;
         let a = Self::post_normed(u, &self.attn_post_norm, diff, |u| {
@@ -205,7 +235,7 @@ impl Block {
         obs.resid_mid(layer, &h_mid)?;
         let u = self
             .mlp
-            .forward(&scaled(self.mlp_norm.forward(&h_mid, diff)?, s)?)?;
+            .forward(&Self::pre_normed(&self.mlp_norm, &h_mid, s, diff)?)?;
         let m = Self::post_normed(u, &self.mlp_post_norm, diff, |u| obs.mlp_out_raw(layer, u))?;
         obs.mlp_out(layer, &m)?;
         let h_out = (h_mid + m)?;
@@ -223,13 +253,18 @@ impl Block {
         obs: &mut O,
     ) -> Result<Tensor> {
         let diff = pass.differentiable;
-        let y = self.attn_norm.forward(x, diff)?; // the normalized stream
+        let (Some(attn_norm), Some(mlp_norm)) = (&self.attn_norm, &self.mlp_norm) else {
+            return Err(crate::error::Error::internal(
+                "a Post-Norm placement needs the pre-sublayer norms",
+            ));
+        };
+        let y = attn_norm.forward(x, diff)?; // the normalized stream
         let r = scaled(y.clone(), alpha)?;
         obs.resid_pre(layer, &r)?;
         let rope = pass.ropes.for_kind(self.attn.kind);
         let a = self.attn.forward(&y, rope, pass.start, cache, diff)?;
         obs.attn_out(layer, &a)?;
-        let y = self.mlp_norm.forward(&(r + a)?, diff)?;
+        let y = mlp_norm.forward(&(r + a)?, diff)?;
         let r = scaled(y.clone(), alpha)?;
         obs.resid_mid(layer, &r)?;
         let m = self.mlp.forward(&y)?;

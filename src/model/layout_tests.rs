@@ -32,7 +32,7 @@ fn a_llama_checkpoint_holds_nine_tensors_per_block() {
 fn gemma_norms_are_named_apart_and_offset() {
     let mut cfg = tiny_config();
     cfg.architecture = Architecture::Gemma3;
-    cfg.qk_norm = true;
+    cfg.qk_norm = Some(crate::model::config::QkNorm::PerHead);
     cfg.placement = crate::model::Placement::Peri;
     cfg.tie_word_embeddings = true;
     assert_eq!(tensors(&cfg).len(), 2 + 13 * cfg.num_layers);

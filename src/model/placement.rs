@@ -39,6 +39,10 @@ pub enum Placement {
     /// after each sublayer. A property of a checkpoint trained that way, not a
     /// variant normscope makes.
     Peri,
+    /// OLMo 2's reordered norm (arXiv 2501.00656): `x = x + Norm(F(x))`, a
+    /// norm after each sublayer and none before it. Also a property of a
+    /// checkpoint trained that way.
+    Reordered,
 }
 
 /// The names accepted for a placement, in documentation order.
@@ -78,6 +82,7 @@ impl Placement {
             Placement::DeepNorm { .. } => "deepnorm",
             Placement::LnScale => "lnscale",
             Placement::Peri => "peri",
+            Placement::Reordered => "reordered",
         }
     }
 
@@ -87,7 +92,7 @@ impl Placement {
         match self {
             Placement::Post => Some(1.0),
             Placement::DeepNorm { alpha, .. } => Some(*alpha),
-            Placement::Pre | Placement::LnScale | Placement::Peri => None,
+            Placement::Pre | Placement::LnScale | Placement::Peri | Placement::Reordered => None,
         }
     }
 
@@ -101,7 +106,19 @@ impl Placement {
 
     /// True when each sublayer's output is normalized before it joins the residual.
     pub fn has_post_norms(&self) -> bool {
-        *self == Placement::Peri
+        matches!(self, Placement::Peri | Placement::Reordered)
+    }
+
+    /// True when each sublayer reads a normalized input (every placement but
+    /// OLMo 2's reordered one).
+    pub fn has_pre_norms(&self) -> bool {
+        *self != Placement::Reordered
+    }
+
+    /// True for placements a checkpoint was trained with that normscope
+    /// reads but does not make (Peri-LN, reordered).
+    pub fn is_native(&self) -> bool {
+        matches!(self, Placement::Peri | Placement::Reordered)
     }
 
     /// The factor the value, output and MLP weights carry (1 except for DeepNorm).

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use candle_core::{DType, Device, Tensor};
 
-use super::config::{AttentionKind, Config, Llama3Scaling};
+use super::config::{AttentionKind, Config, Llama3Scaling, RopeScaling};
 use crate::error::Result;
 
 /// Positions added to the tables each time they grow.
@@ -106,15 +106,24 @@ impl Rope {
     pub fn new(
         cfg: &Config,
         theta: f64,
-        scaling: Option<&Llama3Scaling>,
+        scaling: Option<&RopeScaling>,
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
-        // Computed in f32 like transformers, so angles match it bit for bit.
-        let inv_freq: Vec<f32> = inverse_frequencies(cfg.head_dim, theta, scaling)
-            .into_iter()
-            .map(|f| f as f32)
-            .collect();
+        // Computed in f64 and rounded once to f32, as transformers (llama3
+        // rule) and llama.cpp (per-frequency factors) compute them.
+        let inv_freq: Vec<f32> = match scaling {
+            None => inverse_frequencies(cfg.head_dim, theta, None),
+            Some(RopeScaling::Llama3(s)) => inverse_frequencies(cfg.head_dim, theta, Some(s)),
+            Some(RopeScaling::Factors(factors)) => inverse_frequencies(cfg.head_dim, theta, None)
+                .iter()
+                .zip(factors)
+                .map(|(f, &k)| f / k as f64)
+                .collect(),
+        }
+        .into_iter()
+        .map(|f| f as f32)
+        .collect();
         let rope = Self {
             tables: Arc::new(RwLock::new(Arc::new(build(&inv_freq, 0, dtype, device)?))),
             inv_freq: Arc::new(inv_freq),

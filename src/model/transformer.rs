@@ -17,7 +17,7 @@ use super::observer::Observer;
 use super::rope::Ropes;
 use crate::error::{Error, Result};
 
-/// A decoder-only transformer (LLaMA or Gemma 3).
+/// A decoder-only transformer of any [`super::config::Architecture`].
 #[derive(Debug, Clone)]
 pub struct Model {
     /// The resolved configuration.
@@ -50,6 +50,8 @@ pub enum Weight<'a> {
     Linear(&'a Linear),
     /// A norm.
     Norm(&'a RmsNorm),
+    /// A bias vector.
+    Bias(&'a Tensor),
 }
 
 impl Model {
@@ -86,9 +88,10 @@ impl Model {
             Site::Head => Weight::Linear(&self.lm_head),
             Site::Block(l, p) => {
                 let b = self.blocks.get(l)?;
-                match b.linear(p) {
-                    Some(lin) => Weight::Linear(lin),
-                    None => Weight::Norm(b.norm(p)?),
+                match (b.linear(p), b.bias(p)) {
+                    (Some(lin), _) => Weight::Linear(lin),
+                    (None, Some(bias)) => Weight::Bias(bias),
+                    (None, None) => Weight::Norm(b.norm(p)?),
                 }
             }
         })

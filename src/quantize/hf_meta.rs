@@ -1,7 +1,8 @@
-//! The GGUF metadata of a Hugging Face LLaMA folder, as llama.cpp's
-//! `convert_hf_to_gguf.py` writes it: `llama.*` hyperparameters and the
+//! The GGUF metadata of a Hugging Face folder, as llama.cpp's
+//! `convert_hf_to_gguf.py` writes it: `<arch>.*` hyperparameters and the
 //! byte-level BPE tokenizer (`tokenizer.ggml.model = gpt2`: tokens, token
-//! types, merges, special ids, chat template).
+//! types, merges, special ids, chat template, and `tokenizer.ggml.pre` named
+//! after the split regexes the tokenizer uses).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,6 +11,7 @@ use serde_json::Value;
 
 use super::gguf_out::Kv;
 use crate::error::{Error, Result};
+use crate::model::config::Architecture;
 use crate::model::Config;
 
 /// llama.cpp's token types.
@@ -28,7 +30,7 @@ fn read_json(path: &Path) -> Result<Option<Value>> {
         .map_err(|e| Error::format(path, e))
 }
 
-/// Metadata for a LLaMA GGUF of the folder `dir` whose config is `cfg`.
+/// Metadata for the GGUF of the folder `dir` whose config is `cfg`.
 pub fn metadata(dir: &Path, cfg: &Config) -> Result<Vec<Kv>> {
     let name = dir
         .canonicalize()
@@ -36,28 +38,43 @@ pub fn metadata(dir: &Path, cfg: &Config) -> Result<Vec<Kv>> {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "model".into());
     let u = |v: usize| v as u32;
+    let arch = cfg.architecture.gguf_name();
+    let key = |k: &str| format!("{arch}.{k}");
     let mut kvs = vec![
-        Kv::str("general.architecture", "llama"),
+        Kv::str("general.architecture", arch),
         Kv::str("general.type", "model"),
         Kv::str("general.name", &name),
-        Kv::u32("llama.block_count", u(cfg.num_layers)),
-        Kv::u32("llama.context_length", u(cfg.max_position_embeddings)),
-        Kv::u32("llama.embedding_length", u(cfg.hidden_size)),
-        Kv::u32("llama.feed_forward_length", u(cfg.intermediate_size)),
-        Kv::u32("llama.attention.head_count", u(cfg.num_heads)),
-        Kv::u32("llama.attention.head_count_kv", u(cfg.num_kv_heads)),
-        Kv::f32("llama.rope.freq_base", cfg.rope_theta as f32),
+        Kv::u32(&key("block_count"), u(cfg.num_layers)),
+        Kv::u32(&key("context_length"), u(cfg.max_position_embeddings)),
+        Kv::u32(&key("embedding_length"), u(cfg.hidden_size)),
+        Kv::u32(&key("feed_forward_length"), u(cfg.intermediate_size)),
+        Kv::u32(&key("attention.head_count"), u(cfg.num_heads)),
+        Kv::u32(&key("attention.head_count_kv"), u(cfg.num_kv_heads)),
+        Kv::f32(&key("rope.freq_base"), cfg.rope_theta as f32),
         Kv::f32(
-            "llama.attention.layer_norm_rms_epsilon",
+            &key("attention.layer_norm_rms_epsilon"),
             cfg.rms_norm_eps as f32,
         ),
     ];
     if cfg.head_dim * cfg.num_heads != cfg.hidden_size {
-        kvs.push(Kv::u32("llama.attention.key_length", u(cfg.head_dim)));
-        kvs.push(Kv::u32("llama.attention.value_length", u(cfg.head_dim)));
+        kvs.push(Kv::u32(&key("attention.key_length"), u(cfg.head_dim)));
+        kvs.push(Kv::u32(&key("attention.value_length"), u(cfg.head_dim)));
     }
-    kvs.push(Kv::u32("llama.vocab_size", u(cfg.vocab_size)));
-    kvs.push(Kv::u32("llama.rope.dimension_count", u(cfg.head_dim)));
+    kvs.push(Kv::u32(&key("vocab_size"), u(cfg.vocab_size)));
+    kvs.push(Kv::u32(&key("rope.dimension_count"), u(cfg.head_dim)));
+    if cfg.architecture == Architecture::Phi3 {
+        // As the converter writes them; llama.cpp reads the window and disables it.
+        kvs.push(Kv::u32(
+            &key("rope.scaling.original_context_length"),
+            u(cfg.max_position_embeddings),
+        ));
+        if cfg.has_sliding_layers() {
+            kvs.push(Kv::u32(
+                &key("attention.sliding_window"),
+                u(cfg.sliding_window),
+            ));
+        }
+    }
     kvs.extend(tokenizer(dir, cfg)?);
     Ok(kvs)
 }
@@ -68,12 +85,20 @@ fn tokenizer(dir: &Path, cfg: &Config) -> Result<Vec<Kv>> {
     let tok = read_json(&path)?.ok_or_else(|| Error::format(&path, "tokenizer.json is missing"))?;
     let bad = |m: String| Error::format(&path, m);
     let model = &tok["model"];
-    if model["type"] != "BPE" || model["byte_fallback"] == true {
+    if model["byte_fallback"] == true {
         return Err(bad(
-            "only byte-level BPE tokenizers can be written to GGUF (model.type must be BPE without byte_fallback)".into(),
+            "a SentencePiece tokenizer (BPE with byte_fallback) cannot be written to GGUF yet; \
+             convert the folder with llama.cpp's convert_hf_to_gguf.py and quantize that GGUF"
+                .into(),
         ));
     }
-    let pre = pre_tokenizer(&tok["pre_tokenizer"]).map_err(bad)?;
+    if model["type"] != "BPE" {
+        return Err(bad(
+            "only byte-level BPE tokenizers can be written to GGUF (model.type must be BPE)".into(),
+        ));
+    }
+    let ignore_merges = model["ignore_merges"] == true;
+    let pre = pre_tokenizer(&tok["pre_tokenizer"], ignore_merges).map_err(bad)?;
 
     let mut by_id: HashMap<usize, String> = HashMap::new();
     let vocab = model["vocab"]
@@ -170,23 +195,42 @@ fn tokenizer(dir: &Path, cfg: &Config) -> Result<Vec<Kv>> {
     Ok(kvs)
 }
 
-/// llama.cpp's name for the pre-tokenizer (its regex set), for the two
-/// byte-level layouts normscope reads back.
-fn pre_tokenizer(p: &Value) -> std::result::Result<&'static str, String> {
+/// llama.cpp's name for the pre-tokenizer: plain ByteLevel (GPT-2's split),
+/// Digits + ByteLevel (SmolLM's), or regex Splits + ByteLevel whose regexes
+/// are those of a family llama.cpp names (see [`crate::weights::tokenizer::pre_name_of`]).
+fn pre_tokenizer(p: &Value, ignore_merges: bool) -> std::result::Result<&'static str, String> {
     let byte_level = |v: &Value| v["type"] == "ByteLevel" && v["add_prefix_space"] != true;
-    if byte_level(p) {
-        return Ok("gpt2");
+    if byte_level(p) && p["use_regex"] != false && !ignore_merges {
+        return Ok("gpt-2");
     }
-    if p["type"] == "Sequence" {
-        if let Some([digits, bl]) = p["pretokenizers"].as_array().map(Vec::as_slice) {
-            if digits["type"] == "Digits" && digits["individual_digits"] == true && byte_level(bl) {
-                return Ok("smollm");
-            }
+    let steps = match p["type"].as_str() {
+        Some("Sequence") => p["pretokenizers"].as_array().cloned().unwrap_or_default(),
+        _ => vec![p.clone()],
+    };
+    if let [digits, bl] = steps.as_slice() {
+        if digits["type"] == "Digits" && digits["individual_digits"] == true && byte_level(bl) {
+            return Ok("smollm");
         }
     }
-    Err(format!(
-        "pre-tokenizer {p} has no GGUF counterpart normscope knows (ByteLevel, or Digits + ByteLevel)"
-    ))
+    let regexes: Option<Vec<String>> = match steps.split_last() {
+        Some((last, splits)) if byte_level(last) && last["use_regex"] == false => splits
+            .iter()
+            .map(|s| {
+                (s["type"] == "Split" && s["behavior"] == "Isolated" && s["invert"] != true)
+                    .then(|| s["pattern"]["Regex"].as_str().map(String::from))
+                    .flatten()
+            })
+            .collect(),
+        _ => None,
+    };
+    regexes
+        .and_then(|r| crate::weights::tokenizer::pre_name_of(&r, ignore_merges))
+        .ok_or_else(|| {
+            format!(
+                "pre-tokenizer {p} has no GGUF counterpart normscope knows \
+                 (ByteLevel, Digits + ByteLevel, or the Split regexes of a llama.cpp pre-tokenizer)"
+            )
+        })
 }
 
 /// The chat template: chat_template.jinja, or tokenizer_config.json's

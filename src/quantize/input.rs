@@ -1,10 +1,12 @@
 //! What is being quantized: a GGUF file (any architecture: after the same
 //! header validation every loader runs, names and metadata are copied and
 //! tensors dequantized to f32 as llama-quantize --allow-requantize does; the
-//! llama-specific checks are the loader's business) or a Hugging Face LLaMA folder
-//! (tensors renamed to llama.cpp's names, q/k rows permuted into its
-//! interleaved-RoPE order, metadata and tokenizer built as
-//! convert_hf_to_gguf.py would, as if converted with `--outtype f32`).
+//! architecture-specific checks are the loader's business) or a Hugging Face
+//! folder of any LLaMA-style family but Gemma 3 (tensors renamed to llama.cpp's
+//! names, q/k rows permuted into its interleaved-RoPE order where its
+//! converter does, llama3 RoPE scaling as `rope_freqs.weight`, metadata and
+//! tokenizer built as convert_hf_to_gguf.py would, as if converted with
+//! `--outtype f32`).
 
 use std::path::{Path, PathBuf};
 
@@ -16,10 +18,12 @@ use super::hf_meta;
 use super::recipe::{llama_order, ModelInfo, TensorDesc};
 use crate::error::{Error, Result};
 use crate::model::config::Architecture;
-use crate::model::layout::{self, Part, Site, TensorSpec};
+use crate::model::layout::{self, Part, Site, StoredTensor};
+use crate::model::rope::inverse_frequencies;
 use crate::model::{Config, Placement, TensorSource};
 use crate::weights::convert::permute_rows;
 use crate::weights::gguf::GgufFile;
+use crate::weights::gguf_config::ROPE_FREQS;
 use crate::weights::safetensors::{safetensors_files, VarSource};
 use crate::weights::validate::gguf_header::MetaValue;
 
@@ -27,8 +31,17 @@ use crate::weights::validate::gguf_header::MetaValue;
 struct Folder {
     src: VarSource<'static>,
     cfg: Config,
-    /// Each tensor of the model layout, in `Input::tensors` order.
-    specs: Vec<TensorSpec>,
+    /// What each output tensor is made from, in `Input::tensors` order.
+    tensors: Vec<FolderTensor>,
+}
+
+/// One tensor of the GGUF written from a folder.
+enum FolderTensor {
+    /// A checkpoint tensor (fused parts stacked, as llama.cpp stores them).
+    Stored(StoredTensor),
+    /// llama3 RoPE scaling as the per-frequency factors llama.cpp reads
+    /// from `rope_freqs.weight`.
+    RopeFreqs(Vec<f32>),
 }
 
 enum Source {
@@ -82,16 +95,7 @@ impl Input {
         let desc = &self.tensors[i];
         let (v, file) = match &self.source {
             Source::Gguf(g) => (gguf_values(g, desc)?, g.path.clone()),
-            Source::Folder(f) => {
-                let (src, cfg, spec) = (&f.src, &f.cfg, &f.specs[i]);
-                let mut w = src.tensor(spec)?;
-                match spec.site {
-                    Site::Block(_, Part::Q) => w = permute_rows(&w, cfg.num_heads)?,
-                    Site::Block(_, Part::K) => w = permute_rows(&w, cfg.num_kv_heads)?,
-                    _ => {}
-                }
-                (w.flatten_all()?.to_vec1::<f32>()?, self.path.clone())
-            }
+            Source::Folder(f) => (f.values(i)?, self.path.clone()),
         };
         if let Some(j) = v.iter().position(|x| !x.is_finite()) {
             let kind = if v[j].is_nan() { "NaN" } else { "Inf" };
@@ -104,6 +108,32 @@ impl Input {
             ));
         }
         Ok(v)
+    }
+}
+
+impl Folder {
+    /// Output tensor `i` as f32 values: the parts read (norm gains as the
+    /// model multiplies by them), q/k rows permuted where llama.cpp's
+    /// converter permutes them, fused parts stacked.
+    fn values(&self, i: usize) -> Result<Vec<f32>> {
+        let stored = match &self.tensors[i] {
+            FolderTensor::RopeFreqs(f) => return Ok(f.clone()),
+            FolderTensor::Stored(s) => s,
+        };
+        let cfg = &self.cfg;
+        let mut out = Vec::new();
+        for spec in &stored.parts {
+            let mut w = self.src.tensor(spec)?;
+            if cfg.architecture.gguf_permutes_qk() {
+                match spec.site {
+                    Site::Block(_, Part::Q) => w = permute_rows(&w, cfg.num_heads)?,
+                    Site::Block(_, Part::K) => w = permute_rows(&w, cfg.num_kv_heads)?,
+                    _ => {}
+                }
+            }
+            out.extend(w.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(out)
     }
 }
 
@@ -179,33 +209,60 @@ fn open_folder(dir: &Path) -> Result<Input> {
         return Err(Error::format(dir, "no config.json in this folder"));
     }
     let cfg = Config::from_file(&cfg_path)?;
-    if cfg.architecture != Architecture::Llama {
+    if cfg.architecture == Architecture::Gemma3 {
         return Err(Error::format(
             &cfg_path,
-            "only LLaMA-architecture folders can be quantized; quantize the model's GGUF instead",
+            "Gemma 3 folders cannot be quantized yet; quantize the model's GGUF instead",
         ));
     }
-    if cfg.placement != Placement::Pre {
+    if cfg.placement != Placement::Pre && !cfg.placement.is_native() {
         return Err(Error::format(
             &cfg_path,
-            "a norm-placement variant has no llama GGUF counterpart; only Pre-Norm checkpoints can be quantized",
+            "a norm-placement variant has no GGUF counterpart llama.cpp runs; \
+             only checkpoints in their trained placement can be quantized",
         ));
     }
-    if cfg.rope_scaling.is_some() {
+    // llama.cpp runs Mistral and Phi-3 GGUFs with full attention (the
+    // converter writes no window for Mistral, and Phi-3's it ignores).
+    let full_in_llama_cpp = matches!(cfg.architecture, Architecture::Mistral | Architecture::Phi3);
+    if cfg.has_sliding_layers() && !full_in_llama_cpp {
         return Err(Error::format(
             &cfg_path,
-            "llama3 RoPE scaling is not written to GGUF yet (llama.cpp needs a rope_freqs tensor)",
+            format!(
+                "sliding-window attention in a {} folder has no GGUF counterpart llama.cpp runs",
+                cfg.architecture.model_type()
+            ),
         ));
     }
     let files = safetensors_files(dir)?;
     let src = VarSource::open(&files, candle_core::DType::F32, &Device::Cpu)?;
-    let mut specs = layout::tensors(&cfg);
-    specs.sort_by(|a, b| llama_order(&a.gguf_name, &b.gguf_name));
-    let tensors = specs
+    let mut tensors: Vec<(String, Vec<usize>, FolderTensor)> = layout::stored_tensors(&cfg)
+        .into_iter()
+        .map(|s| {
+            let ne = s.shape().iter().rev().copied().collect();
+            (s.first().gguf_name.clone(), ne, FolderTensor::Stored(s))
+        })
+        .collect();
+    if let Some(scaling) = cfg.llama3_scaling() {
+        let base = inverse_frequencies(cfg.head_dim, cfg.rope_theta, None);
+        let scaled = inverse_frequencies(cfg.head_dim, cfg.rope_theta, Some(&scaling));
+        let factors: Vec<f32> = base
+            .iter()
+            .zip(&scaled)
+            .map(|(b, s)| (b / s) as f32)
+            .collect();
+        tensors.push((
+            ROPE_FREQS.to_string(),
+            vec![factors.len()],
+            FolderTensor::RopeFreqs(factors),
+        ));
+    }
+    tensors.sort_by(|a, b| llama_order(&a.0, &b.0));
+    let descs = tensors
         .iter()
-        .map(|s| TensorDesc {
-            name: s.gguf_name.clone(),
-            ne: s.shape.iter().rev().copied().collect(),
+        .map(|(name, ne, _)| TensorDesc {
+            name: name.clone(),
+            ne: ne.clone(),
             dtype: GgmlDType::F32,
         })
         .collect();
@@ -216,9 +273,9 @@ fn open_folder(dir: &Path) -> Result<Input> {
         .sum();
     Ok(Input {
         path: dir.to_path_buf(),
-        tensors,
+        tensors: descs,
         info: ModelInfo {
-            arch: "llama".into(),
+            arch: cfg.architecture.gguf_name().into(),
             n_layer: cfg.num_layers,
             n_head: cfg.num_heads,
             n_head_kv: cfg.num_kv_heads,
@@ -227,6 +284,10 @@ fn open_folder(dir: &Path) -> Result<Input> {
         kvs,
         alignment: crate::weights::validate::gguf_header::DEFAULT_ALIGNMENT,
         bytes,
-        source: Source::Folder(Box::new(Folder { src, cfg, specs })),
+        source: Source::Folder(Box::new(Folder {
+            src,
+            cfg,
+            tensors: tensors.into_iter().map(|(_, _, t)| t).collect(),
+        })),
     })
 }

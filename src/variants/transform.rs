@@ -34,6 +34,13 @@ pub fn model_tensors(model: &Model) -> Result<HashMap<String, Tensor>> {
              (convert a GGUF first with `normscope convert`)"
         ))
     };
+    if model.cfg.fused_projections {
+        return Err(Error::usage(format!(
+            "{} checkpoints store q/k/v and gate/up fused; variants and fine-tuning \
+             do not write fused tensors yet",
+            model.cfg.architecture.model_type()
+        )));
+    }
     let mut out = HashMap::new();
     for spec in layout::tensors(&model.cfg) {
         let name = &spec.hf_name;
@@ -41,6 +48,7 @@ pub fn model_tensors(model: &Model) -> Result<HashMap<String, Tensor>> {
             Some(Weight::Embedding(e)) => e.dense().cloned().ok_or_else(|| quantized(name))?,
             Some(Weight::Linear(l)) => l.dense_weight().cloned().ok_or_else(|| quantized(name))?,
             Some(Weight::Norm(n)) => n.weight().clone(),
+            Some(Weight::Bias(b)) => b.clone(),
             None => return Err(Error::internal(format!("the model has no tensor {name}"))),
         };
         out.insert(name.clone(), to_hf_stored(&spec, &value)?);
@@ -56,8 +64,9 @@ pub fn make_variant(
 ) -> Result<()> {
     if cfg.placement != Placement::Pre {
         return Err(Error::usage(format!(
-            "the model's norm placement is `{}`; variants are made from a Pre-Norm checkpoint",
-            cfg.placement.name()
+            "the model's norm placement is `{}` ({}); variants are made from a Pre-Norm checkpoint",
+            cfg.placement.name(),
+            cfg.architecture.model_type()
         )));
     }
     let beta = target.beta();

@@ -1,5 +1,7 @@
-//! `normscope convert`: a GGUF -> a Hugging Face folder (dequantized weights
-//! with q/k rows put back in half-split RoPE order, config, tokenizer, chat template).
+//! `normscope convert`: a GGUF of any supported architecture -> a Hugging
+//! Face folder (dequantized weights with q/k rows put back in half-split
+//! RoPE order where llama.cpp permuted them, fused tensors kept fused as
+//! both formats store them, config, tokenizer, chat template).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -56,13 +58,32 @@ pub fn convert_gguf(input: &Path, out: &Path, dtype: DType, force: bool) -> Resu
     let staged = StagedDir::new(out, force)?;
     let dtype_str = dtype_name(dtype)?;
 
+    gguf.check_tensor_names(&cfg)?;
+    if cfg.rope_scaling.is_some() && cfg.llama3_scaling().is_none() {
+        return Err(Error::format(
+            input,
+            "tensor `rope_freqs.weight` holds RoPE factors no llama3 scaling gives; \
+             config.json cannot describe them",
+        ));
+    }
     let mut tensors = HashMap::new();
-    for spec in layout::tensors(&cfg) {
+    for stored in layout::stored_tensors(&cfg) {
+        let spec = stored.first();
         let g = &spec.gguf_name;
         if !gguf.content.tensor_infos.contains_key(g) {
             return Err(Error::format(input, format!("tensor `{g}` is missing")));
         }
         let mut w = gguf.qtensor(g)?.dequantize(&Device::Cpu)?;
+        if w.dims() != stored.shape().as_slice() {
+            return Err(Error::format(
+                input,
+                format!(
+                    "tensor `{g}` has shape {:?}, expected {:?}",
+                    w.dims(),
+                    stored.shape()
+                ),
+            ));
+        }
         if cfg.rope_interleaved {
             match spec.site {
                 Site::Block(_, Part::Q) => w = unpermute_rows(&w, cfg.num_heads)?,
@@ -72,7 +93,7 @@ pub fn convert_gguf(input: &Path, out: &Path, dtype: DType, force: bool) -> Resu
         }
         tensors.insert(
             spec.hf_name.clone(),
-            to_hf_stored(&spec, &w)?.to_dtype(dtype)?,
+            to_hf_stored(spec, &w)?.to_dtype(dtype)?,
         );
     }
     crate::output::save_safetensors(&tensors, &staged.path().join("model.safetensors"))?;
@@ -93,6 +114,7 @@ pub fn convert_gguf(input: &Path, out: &Path, dtype: DType, force: bool) -> Resu
     let class = match (cfg.architecture, gguf.meta_str("tokenizer.ggml.model")) {
         (Architecture::Gemma3, _) => "GemmaTokenizer",
         (_, Some("llama")) => "LlamaTokenizer",
+        (Architecture::Qwen2 | Architecture::Qwen3, _) => "Qwen2Tokenizer",
         _ => "GPT2Tokenizer",
     };
     let mut tok_cfg = json!({

@@ -85,8 +85,9 @@ impl<'a> GgufSource<'a> {
         }
     }
 
+    /// The tensor `spec` as stored, its shape checked (a fused part: its rows).
     fn checked(&self, spec: &TensorSpec) -> Result<QTensor> {
-        let shape = spec.shape.as_slice();
+        let shape = spec.stored_shape();
         if !self.contains(spec) {
             return Err(self.error(
                 spec,
@@ -94,13 +95,16 @@ impl<'a> GgufSource<'a> {
             ));
         }
         let q = self.file.qtensor(&spec.gguf_name)?;
-        if q.shape().dims() != shape {
+        if q.shape().dims() != shape.as_slice() {
             return Err(self.error(
                 spec,
                 &format!("has shape {:?}, expected {shape:?}", q.shape().dims()),
             ));
         }
-        Ok(q)
+        match spec.fused {
+            Some(f) => slice_rows(&q, f.offset, spec.shape[0]),
+            None => Ok(q),
+        }
     }
 
     fn quantized_linear(&self, q: QTensor) -> Result<Linear> {
@@ -113,6 +117,18 @@ impl<'a> GgufSource<'a> {
         let q = move_qtensor(q, &self.device)?;
         Ok(Linear::Quantized(QMatMul::from_arc(Arc::new(q))?))
     }
+}
+
+/// Rows `offset..offset + rows` of a 2-D tensor in any ggml type (each row
+/// is whole blocks, so rows are contiguous byte ranges).
+fn slice_rows(q: &QTensor, offset: usize, rows: usize) -> Result<QTensor> {
+    let (total, cols) = q.shape().dims2()?;
+    let data = q.data()?;
+    let row_bytes = data.len() / total.max(1);
+    let bytes = data[offset * row_bytes..(offset + rows) * row_bytes].to_vec();
+    let storage =
+        candle_core::quantized::QStorage::from_data(bytes.into(), &Device::Cpu, q.dtype())?;
+    Ok(QTensor::new(storage, (rows, cols))?)
 }
 
 fn move_qtensor(q: QTensor, device: &Device) -> Result<QTensor> {

@@ -9,7 +9,7 @@ use tokenizers::Tokenizer;
 
 use super::check::{self, WeightCheck};
 use super::folder::{self, ChatTemplate};
-use super::{fetch, gguf, hub, safetensors, tokenizer, Format};
+use super::{fetch, gguf, hub, safetensors, tokenizer, unused, Format};
 use crate::error::{Error, Result};
 use crate::model::{Config, LoadOptions, Model};
 
@@ -109,6 +109,16 @@ fn load_folder(folder: &Path, opts: &LoadOptions, check: WeightCheck) -> Result<
     let mut cfg = Config::from_file(&cfg_path)?;
     let files = safetensors::safetensors_files(folder)?;
     let src = safetensors::VarSource::open(&files, opts.dtype, &opts.device)?;
+    for file in &files {
+        let header = safetensors::read_header(file)?;
+        let names = header.tensors.iter().map(|t| t.name.as_str());
+        for name in unused::check(&cfg, names, &[], unused::Naming::HuggingFace, file)? {
+            tracing::warn!(
+                "{}: ignoring tensor `{name}` (recomputed from config.json)",
+                file.display()
+            );
+        }
+    }
     check::scan_safetensors(&files, check)?;
     if let Some(eos) = folder::generation_eos(folder)? {
         cfg.eos_token_ids = eos;
@@ -145,6 +155,7 @@ fn load_gguf(path: &Path, opts: &LoadOptions, check: WeightCheck) -> Result<Load
     }
     let file = gguf::GgufFile::open(path)?;
     let cfg = file.config()?;
+    file.check_tensor_names(&cfg)?;
     check::scan_gguf(&file, check)?;
     let tokenizer = tokenizer::from_gguf(&file)?;
     tokenizer::check_vocab(&tokenizer, cfg.vocab_size, path)?;

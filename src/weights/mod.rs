@@ -14,6 +14,7 @@ pub mod load;
 pub mod random;
 pub mod safetensors;
 pub mod tokenizer;
+pub mod unused;
 pub mod validate;
 
 pub use check::WeightCheck;

@@ -4,10 +4,10 @@
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::model::layout::{Site, TensorSpec};
+use crate::model::layout::{Kind, Site, TensorSpec};
 use crate::model::source::TensorSource;
 
-/// Serves every tensor a model asks for: norm gains are 1, matrices are
+/// Serves every tensor a model asks for: norm gains are 1, biases 0, matrices are
 /// normal with standard deviation 0.02 (the usual LLaMA initialization).
 pub struct RandomSource {
     dtype: DType,
@@ -29,7 +29,9 @@ impl RandomSource {
 impl TensorSource for RandomSource {
     fn tensor(&self, spec: &TensorSpec) -> Result<Tensor> {
         let shape = spec.shape.as_slice();
-        let t = if shape.len() == 1 {
+        let t = if spec.kind == Kind::Bias {
+            Tensor::zeros(shape, DType::F32, &self.device)?
+        } else if shape.len() == 1 {
             Tensor::ones(shape, DType::F32, &self.device)?
         } else {
             Tensor::randn(0f32, 0.02, shape, &self.device)?

@@ -103,14 +103,15 @@ impl<'a> VarSource<'a> {
 
 impl TensorSource for VarSource<'_> {
     fn tensor(&self, spec: &TensorSpec) -> Result<Tensor> {
-        let (name, shape) = (spec.hf_name.as_str(), spec.shape.as_slice());
+        let name = spec.hf_name.as_str();
+        let shape = spec.stored_shape();
         if !self.vb.contains_tensor(name) {
             return Err(self.error(
                 spec,
                 &format!("tensor is missing (expected shape {shape:?})"),
             ));
         }
-        if let Some(found) = self.shapes.get(name).filter(|f| f.as_slice() != shape) {
+        if let Some(found) = self.shapes.get(name).filter(|f| **f != shape) {
             return Err(self.error(
                 spec,
                 &format!("has shape {found:?}, expected {shape:?} (from config.json)"),
@@ -120,7 +121,11 @@ impl TensorSource for VarSource<'_> {
             .vb
             .get(shape, name)
             .map_err(|e| self.error(spec, &e.to_string()))?;
-        from_hf_stored(spec, stored)
+        let part = match spec.fused {
+            Some(f) => stored.narrow(0, f.offset, spec.shape[0])?,
+            None => stored,
+        };
+        from_hf_stored(spec, part)
     }
 
     fn contains(&self, spec: &TensorSpec) -> bool {

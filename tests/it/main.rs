@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod common;
 mod devices;
+mod family;
 mod firsthour;
 mod gemma;
 mod interrupt;

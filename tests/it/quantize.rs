@@ -803,11 +803,11 @@ proptest::proptest! {
     }
 }
 
-/// Folders llama's GGUF cannot describe are refused with one line naming the
-/// file: a norm-placement variant, llama3 RoPE scaling (llama.cpp would need a
-/// rope_freqs tensor), a tokenizer that is not byte-level BPE.
+/// Folders a GGUF cannot describe are refused with one line naming the
+/// file: a norm-placement variant, a SentencePiece tokenizer (not written to
+/// GGUF yet), a tokenizer that is not byte-level BPE.
 #[test]
-fn folders_without_a_llama_gguf_counterpart_are_refused() {
+fn folders_without_a_gguf_counterpart_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let tiny = Tiny::default();
     type Edit = Box<dyn Fn(&Path)>;
@@ -819,16 +819,18 @@ fn folders_without_a_llama_gguf_counterpart_are_refused() {
                 c["normscope_norm_placement"] = serde_json::json!("deepnorm");
                 crate::common::write_json(&m.join("config.json"), &c);
             }),
-            "config.json: a norm-placement variant has no llama GGUF counterpart",
+            "config.json: a norm-placement variant has no GGUF counterpart llama.cpp runs",
         ),
         (
-            "llama3",
+            "sentencepiece",
             Box::new(|m: &Path| {
-                let mut c = Tiny::default().config();
-                c["rope_scaling"] = serde_json::json!({"rope_type": "llama3", "factor": 8.0});
-                crate::common::write_json(&m.join("config.json"), &c);
+                let p = m.join("tokenizer.json");
+                let mut t: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+                t["model"]["byte_fallback"] = serde_json::json!(true);
+                crate::common::write_json(&p, &t);
             }),
-            "config.json: llama3 RoPE scaling is not written to GGUF yet",
+            "tokenizer.json: a SentencePiece tokenizer (BPE with byte_fallback) cannot be written to GGUF yet",
         ),
         (
             "metaspace",

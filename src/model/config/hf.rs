@@ -1,4 +1,5 @@
-//! `config.json` as transformers writes it (LlamaConfig, Gemma3TextConfig;
+//! `config.json` as transformers writes it for every family of
+//! [`super::Architecture`] (LlamaConfig, Qwen2Config, Phi3Config, Gemma3TextConfig, ...;
 //! transformers 4 and 5 layouts). [`super::resolve`] turns it into a [`super::Config`].
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,10 @@ pub struct RopeParameters {
     /// llama3 original context length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_max_position_embeddings: Option<usize>,
+    /// The fraction of each head that is rotated (transformers 5 keeps
+    /// Phi-3's here); only 1 is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_rotary_factor: Option<f64>,
 }
 
 /// transformers 5's `rope_parameters`: one set, or one per attention type
@@ -118,8 +123,8 @@ pub struct HfConfig {
     /// Activation (Gemma's name for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidden_activation: Option<String>,
-    /// Attention projections with bias are not supported.
-    #[serde(default)]
+    /// Biases on every attention projection (Qwen2 has q/k/v biases whatever this says).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub attention_bias: bool,
     /// MLP projections with bias are not supported.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -127,9 +132,24 @@ pub struct HfConfig {
     /// Gemma: attention scores are scaled by this to the power -1/2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_pre_attn_scalar: Option<f64>,
-    /// Gemma: the window of sliding-window blocks.
+    /// The window of sliding-window blocks (Gemma 3, Mistral, Phi-3, Qwen2/3 when enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window: Option<usize>,
+    /// Qwen2 / Qwen3 / SmolLM3: whether `sliding_window` applies at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_sliding_window: Option<bool>,
+    /// Qwen2 / Qwen3: blocks from this index on use the sliding window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_window_layers: Option<usize>,
+    /// SmolLM3: per block, 1 when it applies RoPE and 0 when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_rope_layers: Option<Vec<u8>>,
+    /// SmolLM3: without `no_rope_layers`, every this many blocks one has no RoPE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_rope_layer_interval: Option<usize>,
+    /// The fraction of each head that is rotated (transformers 4's Phi-3 key); only 1 is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_rotary_factor: Option<f64>,
     /// Gemma 3: every this many blocks, one attends fully.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window_pattern: Option<usize>,

@@ -3,9 +3,11 @@
 //! [`Config`] that has passed every consistency check and size limit
 //! ([`limits`]) before any tensor is read.
 
+mod arch;
 pub mod hf;
 pub mod limits;
 mod resolve;
+mod rope_fit;
 mod write;
 
 use std::path::Path;
@@ -15,25 +17,7 @@ pub use hf::{HfConfig, RopeParameters, RopeParametersField, TokenIds};
 use super::placement::Placement;
 use crate::error::{Error, Result};
 
-/// The architecture family: which names a checkpoint uses and which
-/// conventions its file formats follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Architecture {
-    /// LLaMA and its relatives (Mistral, SmolLM): Pre-Norm, SwiGLU, RoPE.
-    Llama,
-    /// Gemma 3 (text): Peri-LN norms, QK-norm, GELU-tanh gating, sliding windows.
-    Gemma3,
-}
-
-impl Architecture {
-    /// `general.architecture` in a GGUF.
-    pub fn gguf_name(self) -> &'static str {
-        match self {
-            Architecture::Llama => "llama",
-            Architecture::Gemma3 => "gemma3",
-        }
-    }
-}
+pub use arch::Architecture;
 
 /// The MLP's gating activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +35,25 @@ pub enum AttentionKind {
     Full,
     /// The last `sliding_window` positions (RoPE base `local_rope_theta`).
     Sliding,
+}
+
+/// How RoPE frequencies are scaled from `1 / theta^(2i/d)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RopeScaling {
+    /// llama3's rule (transformers' `rope_type: llama3`).
+    Llama3(Llama3Scaling),
+    /// Frequency `i` is divided by `factors[i]` (a Llama 3 GGUF's
+    /// `rope_freqs.weight`, which llama.cpp's converter computes from llama3's rule).
+    Factors(Vec<f32>),
+}
+
+/// Which query/key normalization a model applies before RoPE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkNorm {
+    /// An RMSNorm over each head's vector (width head_dim): Gemma 3, Qwen3.
+    PerHead,
+    /// An RMSNorm over the whole projection (width heads x head_dim): OLMo 2.
+    Whole,
 }
 
 /// llama3-style RoPE frequency scaling.
@@ -89,8 +92,8 @@ pub struct Config {
     pub rms_norm_eps: f64,
     /// RoPE base of full-attention blocks.
     pub rope_theta: f64,
-    /// Optional llama3 RoPE scaling (full-attention blocks).
-    pub rope_scaling: Option<Llama3Scaling>,
+    /// Optional RoPE frequency scaling (full-attention blocks).
+    pub rope_scaling: Option<RopeScaling>,
     /// RoPE base of sliding-window blocks (when there are any).
     pub local_rope_theta: f64,
     /// True when q/k rows are in llama.cpp's interleaved-RoPE order (a LLaMA GGUF).
@@ -107,8 +110,17 @@ pub struct Config {
     pub placement: Placement,
     /// The MLP's gating activation.
     pub activation: Activation,
-    /// Per-head RMSNorm of queries and keys before RoPE.
-    pub qk_norm: bool,
+    /// RMSNorm of queries and keys before RoPE, per head or over the whole projection.
+    pub qk_norm: Option<QkNorm>,
+    /// Biases on the query, key and value projections (Qwen2; any `attention_bias: true`).
+    pub qkv_bias: bool,
+    /// A bias on the attention output projection (`attention_bias: true`).
+    pub o_bias: bool,
+    /// The checkpoint stores q/k/v as one `qkv_proj` and gate/up as one
+    /// `gate_up_proj` (Phi-3); the model splits them on load.
+    pub fused_projections: bool,
+    /// Per block: whether attention rotates q and k (SmolLM3 leaves out every fourth).
+    pub rope_layers: Vec<bool>,
     /// Embeddings are multiplied by this before block 0 (Gemma: sqrt(hidden)).
     pub embedding_scale: Option<f64>,
     /// Attention scores are scaled by `query_pre_attn_scalar^-1/2`.
@@ -144,6 +156,16 @@ impl Config {
     /// True when some block attends over a sliding window.
     pub fn has_sliding_layers(&self) -> bool {
         self.layer_types.contains(&AttentionKind::Sliding)
+    }
+
+    /// The width of the query projection, heads x head_dim.
+    pub fn q_width(&self) -> usize {
+        self.num_heads * self.head_dim
+    }
+
+    /// The width of the key and value projections, KV heads x head_dim.
+    pub fn kv_width(&self) -> usize {
+        self.num_kv_heads * self.head_dim
     }
 }
 

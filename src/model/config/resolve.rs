@@ -2,7 +2,10 @@
 //! consistency checks that name the offending field, and the size limits.
 
 use super::hf::{HfConfig, RopeParametersField, TokenIds};
-use super::{limits, Activation, Architecture, AttentionKind, Config, Llama3Scaling};
+use super::{
+    arch, limits, Activation, Architecture, AttentionKind, Config, Llama3Scaling, QkNorm,
+    RopeScaling,
+};
 use crate::model::placement::{Placement, PlacementFields};
 
 /// Gemma 3's default: every sixth block attends fully.
@@ -11,21 +14,23 @@ const GEMMA3_PATTERN: usize = 6;
 impl HfConfig {
     /// The architecture `model_type` (or, without one, `architectures`) names.
     fn architecture(&self) -> Result<Architecture, String> {
-        let named_gemma = self
-            .architectures
-            .iter()
-            .flatten()
-            .any(|a| a == "Gemma3ForCausalLM");
+        let named = || {
+            let classes = self.architectures.iter().flatten();
+            classes
+                .filter_map(|c| arch::ALL.into_iter().find(|a| a.class_name() == c))
+                .next()
+        };
         match self.model_type.as_deref() {
-            None if named_gemma => Ok(Architecture::Gemma3),
-            None | Some("llama" | "mistral" | "smollm" | "smollm2") => Ok(Architecture::Llama),
-            Some("gemma3_text") => Ok(Architecture::Gemma3),
+            None => Ok(named().unwrap_or(Architecture::Llama)),
             Some("gemma3") => Err("model_type `gemma3` is Gemma 3's multimodal wrapper; \
                  use the text model's config.json (model_type `gemma3_text`)"
                 .into()),
-            Some(t) => Err(format!(
-                "model_type `{t}` is not supported (LLaMA-style models and gemma3_text)"
-            )),
+            Some(t) => Architecture::from_model_type(t).ok_or_else(|| {
+                format!(
+                    "model_type `{t}` is not supported (supported: {})",
+                    arch::ALL.map(|a| a.model_type()).join(", ")
+                )
+            }),
         }
     }
 
@@ -34,8 +39,8 @@ impl HfConfig {
     pub fn resolve(&self) -> Result<Config, String> {
         let arch = self.architecture()?;
         let gemma = arch == Architecture::Gemma3;
-        if self.attention_bias || self.mlp_bias {
-            return Err("projections with bias are not supported".into());
+        if self.mlp_bias {
+            return Err("mlp_bias: MLP projections with bias are not supported".into());
         }
         for (name, v) in [
             ("attn_logit_softcapping", self.attn_logit_softcapping),
@@ -78,29 +83,43 @@ impl HfConfig {
         if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return Err(format!("head_dim {head_dim} must be positive and even"));
         }
-        let rms_norm_eps = self.rms_norm_eps.unwrap_or(1e-6);
+        let rms_norm_eps = self
+            .rms_norm_eps
+            .unwrap_or_else(|| arch.default_rms_norm_eps());
         if !(rms_norm_eps.is_finite() && rms_norm_eps > 0.0) {
             return Err(format!("rms_norm_eps {rms_norm_eps} must be positive"));
         }
         let activation = self.activation(arch)?;
-        let (rope_theta, rope_scaling, local_rope_theta) = self.rope(gemma)?;
-        let (layer_types, sliding_window) = self.layer_types(gemma)?;
+        let (rope_theta, rope_scaling, local_rope_theta) = self.rope(arch)?;
+        let rope_layers = self.rope_layers(arch)?;
+        let (layer_types, sliding_window) = self.layer_types(arch, &rope_layers)?;
         let query_pre_attn_scalar = self.query_pre_attn_scalar.unwrap_or(head_dim as f64);
         if !(query_pre_attn_scalar.is_finite() && query_pre_attn_scalar > 0.0) {
             return Err(format!(
                 "query_pre_attn_scalar {query_pre_attn_scalar} must be positive"
             ));
         }
-        let placement = match arch {
-            Architecture::Llama => self.normscope.resolve(self.num_hidden_layers)?,
-            Architecture::Gemma3 if self.normscope == PlacementFields::default() => Placement::Peri,
-            Architecture::Gemma3 => {
-                return Err(
-                    "normscope_norm_placement: Gemma 3 keeps its own (peri) placement; \
-                     variants are made from Pre-Norm checkpoints"
-                        .into(),
-                )
+        let native = match arch {
+            Architecture::Gemma3 => Some(Placement::Peri),
+            Architecture::Olmo2 => Some(Placement::Reordered),
+            _ => None,
+        };
+        let placement = match native {
+            None => self.normscope.resolve(self.num_hidden_layers)?,
+            Some(p) if self.normscope == PlacementFields::default() => p,
+            Some(p) => {
+                return Err(format!(
+                    "normscope_norm_placement: {} keeps its own ({}) placement; \
+                     variants are made from Pre-Norm checkpoints",
+                    arch.model_type(),
+                    p.name()
+                ))
             }
+        };
+        let qk_norm = match arch {
+            Architecture::Gemma3 | Architecture::Qwen3 => Some(QkNorm::PerHead),
+            Architecture::Olmo2 => Some(QkNorm::Whole),
+            _ => None,
         };
         let cfg = Config {
             architecture: arch,
@@ -117,7 +136,9 @@ impl HfConfig {
             local_rope_theta,
             rope_interleaved: false,
             max_position_embeddings,
-            tie_word_embeddings: self.tie_word_embeddings.unwrap_or(gemma),
+            tie_word_embeddings: self
+                .tie_word_embeddings
+                .unwrap_or_else(|| arch.default_tied()),
             bos_token_id: self
                 .bos_token_id
                 .as_ref()
@@ -129,7 +150,11 @@ impl HfConfig {
                 .unwrap_or_default(),
             placement,
             activation,
-            qk_norm: gemma,
+            qk_norm,
+            qkv_bias: arch == Architecture::Qwen2 || self.attention_bias,
+            o_bias: arch != Architecture::Qwen2 && self.attention_bias,
+            fused_projections: arch == Architecture::Phi3,
+            rope_layers,
             embedding_scale: gemma.then(|| (self.hidden_size as f64).sqrt()),
             query_pre_attn_scalar,
             sliding_window,
@@ -142,17 +167,21 @@ impl HfConfig {
     fn activation(&self, arch: Architecture) -> Result<Activation, String> {
         let name = self.hidden_activation.as_ref().or(self.hidden_act.as_ref());
         match (arch, name.map(String::as_str)) {
-            (Architecture::Llama, None | Some("silu")) => Ok(Activation::Silu),
             (Architecture::Gemma3, None | Some("gelu_pytorch_tanh" | "gelu_tanh")) => {
                 Ok(Activation::GeluTanh)
             }
+            (Architecture::Gemma3, _) => Err(format!(
+                "hidden activation `{}` is not supported for Gemma 3",
+                name.map(String::as_str).unwrap_or_default()
+            )),
+            (_, None | Some("silu")) => Ok(Activation::Silu),
             (_, Some(other)) => Err(format!("hidden activation `{other}` is not supported")),
         }
     }
 
-    /// `(rope_theta, llama3 scaling, local_rope_theta)` from either layout.
-    fn rope(&self, gemma: bool) -> Result<(f64, Option<Llama3Scaling>, f64), String> {
-        let default_theta = if gemma { 1_000_000.0 } else { 10_000.0 };
+    /// `(rope_theta, scaling, local_rope_theta)` from either layout.
+    fn rope(&self, arch: Architecture) -> Result<(f64, Option<RopeScaling>, f64), String> {
+        let gemma = arch == Architecture::Gemma3;
         let (full, local) = match &self.rope_parameters {
             Some(RopeParametersField::PerLayerType {
                 full_attention,
@@ -161,7 +190,10 @@ impl HfConfig {
             Some(RopeParametersField::Shared(p)) => (p.clone(), None),
             None => (self.rope_scaling.clone().unwrap_or_default(), None),
         };
-        let theta = full.rope_theta.or(self.rope_theta).unwrap_or(default_theta);
+        let theta = full
+            .rope_theta
+            .or(self.rope_theta)
+            .unwrap_or_else(|| arch.default_rope_theta());
         let local_theta = local
             .as_ref()
             .and_then(|p| p.rope_theta)
@@ -172,6 +204,13 @@ impl HfConfig {
                 return Err(format!("{name} {v} must be positive"));
             }
         }
+        let partial = full.partial_rotary_factor.or(self.partial_rotary_factor);
+        if partial.is_some_and(|f| f != 1.0) {
+            return Err(format!(
+                "partial_rotary_factor {}: RoPE on part of each head is not supported",
+                partial.unwrap_or(1.0)
+            ));
+        }
         if let Some(t) = local.and_then(|p| p.rope_type) {
             if t != "default" {
                 return Err(format!(
@@ -181,30 +220,74 @@ impl HfConfig {
         }
         let scaling = match full.rope_type.as_deref() {
             None | Some("default") => None,
-            Some("llama3") => Some(Llama3Scaling {
+            Some("llama3") => Some(RopeScaling::Llama3(Llama3Scaling {
                 factor: full.factor.ok_or("llama3 rope scaling without `factor`")?,
                 low_freq_factor: full.low_freq_factor.unwrap_or(1.0),
                 high_freq_factor: full.high_freq_factor.unwrap_or(4.0),
                 original_max_position_embeddings: full
                     .original_max_position_embeddings
                     .unwrap_or(8192),
-            }),
+            })),
+            Some(t @ ("longrope" | "su")) => {
+                return Err(format!(
+                    "rope type `{t}` (LongRoPE, Phi-3's 128k-context variants) is not supported; \
+                     the 4k-context checkpoints have none"
+                ))
+            }
             Some(other) => return Err(format!("rope type `{other}` is not supported")),
         };
+        if let Some(RopeScaling::Llama3(s)) = &scaling {
+            if !(s.factor >= 1.0
+                && s.high_freq_factor > s.low_freq_factor
+                && s.low_freq_factor > 0.0)
+            {
+                return Err(format!(
+                    "llama3 rope scaling needs factor >= 1 and high_freq_factor > low_freq_factor > 0 \
+                     (got {}, {}, {})",
+                    s.factor, s.high_freq_factor, s.low_freq_factor
+                ));
+            }
+        }
         Ok((theta, scaling, local_theta))
     }
 
-    /// Per-block attention kinds and the sliding window (0 when unused).
-    fn layer_types(&self, gemma: bool) -> Result<(Vec<AttentionKind>, usize), String> {
+    /// Per block, whether attention applies RoPE (SmolLM3's `no_rope_layers`,
+    /// or one block in `no_rope_layer_interval` without; every block elsewhere).
+    fn rope_layers(&self, arch: Architecture) -> Result<Vec<bool>, String> {
         let n = self.num_hidden_layers;
-        if !gemma {
-            if self.layer_types.is_some() || self.sliding_window.is_some() {
-                return Err("sliding-window attention is supported for Gemma 3 only".into());
-            }
-            return Ok((vec![AttentionKind::Full; n], 0));
+        if arch != Architecture::SmolLm3 {
+            return Ok(vec![true; n]);
         }
-        let kinds = match &self.layer_types {
-            Some(names) => {
+        match (
+            &self.no_rope_layers,
+            self.no_rope_layer_interval.unwrap_or(4),
+        ) {
+            (Some(flags), _) if flags.len() != n => Err(format!(
+                "no_rope_layers has {} entries for {n} blocks",
+                flags.len()
+            )),
+            (Some(flags), _) => Ok(flags.iter().map(|&f| f != 0).collect()),
+            (None, 0) => Err("no_rope_layer_interval must be positive".into()),
+            (None, k) => Ok((0..n).map(|l| !(l + 1).is_multiple_of(k)).collect()),
+        }
+    }
+
+    /// Per-block attention kinds and the sliding window (0 when unused), by
+    /// transformers' rules: `layer_types` when given; otherwise Gemma 3's
+    /// pattern, every block for Mistral and Phi-3 when a window is set,
+    /// blocks from `max_window_layers` on for Qwen2/3 with `use_sliding_window`,
+    /// and SmolLM3's no-RoPE blocks with `use_sliding_window`.
+    fn layer_types(
+        &self,
+        arch: Architecture,
+        rope_layers: &[bool],
+    ) -> Result<(Vec<AttentionKind>, usize), String> {
+        use AttentionKind::{Full, Sliding};
+        let n = self.num_hidden_layers;
+        let enabled = self.use_sliding_window.unwrap_or(false);
+        let window = self.sliding_window;
+        let kinds: Vec<AttentionKind> = match (&self.layer_types, arch) {
+            (Some(names), _) => {
                 if names.len() != n {
                     return Err(format!(
                         "layer_types has {} entries for {n} blocks",
@@ -214,13 +297,13 @@ impl HfConfig {
                 names
                     .iter()
                     .map(|t| match t.as_str() {
-                        "full_attention" => Ok(AttentionKind::Full),
-                        "sliding_attention" => Ok(AttentionKind::Sliding),
+                        "full_attention" => Ok(Full),
+                        "sliding_attention" => Ok(Sliding),
                         other => Err(format!("layer_types: `{other}` is not known")),
                     })
                     .collect::<Result<Vec<_>, _>>()?
             }
-            None => {
+            (None, Architecture::Gemma3) => {
                 let p = self
                     .sliding_window_pattern
                     .or(self.sliding_window_pattern_private)
@@ -229,15 +312,45 @@ impl HfConfig {
                     return Err("sliding_window_pattern must be positive".into());
                 }
                 (0..n)
-                    .map(|l| match (l + 1).is_multiple_of(p) {
-                        true => AttentionKind::Full,
-                        false => AttentionKind::Sliding,
+                    .map(|l| {
+                        if (l + 1).is_multiple_of(p) {
+                            Full
+                        } else {
+                            Sliding
+                        }
                     })
                     .collect()
             }
+            (None, Architecture::Mistral | Architecture::Phi3) if window.is_some() => {
+                vec![Sliding; n]
+            }
+            (None, Architecture::Qwen2 | Architecture::Qwen3) if enabled && window.is_some() => {
+                let first = self.max_window_layers.unwrap_or(28);
+                (0..n)
+                    .map(|l| if l >= first { Sliding } else { Full })
+                    .collect()
+            }
+            (None, Architecture::SmolLm3) if enabled && window.is_some() => rope_layers
+                .iter()
+                .map(|&rope| if rope { Full } else { Sliding })
+                .collect(),
+            (None, Architecture::Llama | Architecture::Olmo2) if window.is_some() => {
+                return Err(format!(
+                    "sliding_window is set but {} has no sliding-window attention",
+                    arch.model_type()
+                ))
+            }
+            (None, _) => vec![Full; n],
         };
-        let window = self.sliding_window.unwrap_or(4096);
-        if window == 0 && kinds.contains(&AttentionKind::Sliding) {
+        if !kinds.contains(&Sliding) {
+            return Ok((kinds, 0));
+        }
+        let window = window.unwrap_or(if arch == Architecture::Gemma3 {
+            4096
+        } else {
+            0
+        });
+        if window == 0 {
             return Err("sliding_window must be positive".into());
         }
         Ok((kinds, window))

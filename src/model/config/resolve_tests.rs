@@ -29,7 +29,7 @@ fn transformers4_rope_theta_and_llama3_scaling() {
         "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192});
     let c = resolve(v).unwrap();
     assert_eq!(c.rope_theta, 500000.0);
-    assert_eq!(c.rope_scaling.unwrap().factor, 8.0);
+    assert_eq!(c.llama3_scaling().unwrap().factor, 8.0);
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn gemma3_transformers4_layout() {
     assert_eq!(c.architecture, Architecture::Gemma3);
     assert_eq!(c.placement, Placement::Peri);
     assert_eq!(c.activation, Activation::GeluTanh);
-    assert!(c.qk_norm && c.tie_word_embeddings);
+    assert!(c.qk_norm == Some(crate::model::config::QkNorm::PerHead) && c.tie_word_embeddings);
     assert_eq!((c.rope_theta, c.local_rope_theta), (1e6, 1e4));
     let full: Vec<usize> = (0..18).filter(|&l| c.window(l).is_none()).collect();
     assert_eq!(full, vec![5, 11, 17]);

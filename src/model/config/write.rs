@@ -2,7 +2,7 @@
 //! transformers 5 also reads).
 
 use super::hf::{HfConfig, RopeParameters, TokenIds};
-use super::{Activation, Architecture, AttentionKind, Config};
+use super::{Activation, Architecture, AttentionKind, Config, Llama3Scaling, RopeScaling};
 use crate::model::placement::PlacementFields;
 
 impl Config {
@@ -14,10 +14,13 @@ impl Config {
             Activation::Silu => "silu",
             Activation::GeluTanh => "gelu_pytorch_tanh",
         };
-        let (model_type, class) = match self.architecture {
-            Architecture::Llama => ("llama", "LlamaForCausalLM"),
-            Architecture::Gemma3 => ("gemma3_text", "Gemma3ForCausalLM"),
-        };
+        let arch = self.architecture;
+        let windowed = self.has_sliding_layers();
+        // Qwen2/3 and SmolLM3 only honour the window with this flag on.
+        let flagged = matches!(
+            arch,
+            Architecture::Qwen2 | Architecture::Qwen3 | Architecture::SmolLm3
+        );
         HfConfig {
             hidden_size: self.hidden_size,
             intermediate_size: self.intermediate_size,
@@ -29,13 +32,14 @@ impl Config {
             rms_norm_eps: Some(self.rms_norm_eps),
             rope_theta: Some(self.rope_theta),
             rope_local_base_freq: gemma.then_some(self.local_rope_theta),
-            rope_scaling: self.rope_scaling.as_ref().map(|s| RopeParameters {
+            rope_scaling: self.llama3_scaling().map(|s| RopeParameters {
                 rope_type: Some("llama3".into()),
                 rope_theta: None,
                 factor: Some(s.factor),
                 low_freq_factor: Some(s.low_freq_factor),
                 high_freq_factor: Some(s.high_freq_factor),
                 original_max_position_embeddings: Some(s.original_max_position_embeddings),
+                partial_rotary_factor: None,
             }),
             rope_parameters: None,
             max_position_embeddings: Some(self.max_position_embeddings),
@@ -48,13 +52,19 @@ impl Config {
             },
             hidden_act: (!gemma).then(|| activation.to_string()),
             hidden_activation: gemma.then(|| activation.to_string()),
-            attention_bias: false,
+            attention_bias: self.o_bias,
             mlp_bias: false,
             query_pre_attn_scalar: gemma.then_some(self.query_pre_attn_scalar),
-            sliding_window: gemma.then_some(self.sliding_window),
+            sliding_window: (gemma || windowed).then_some(self.sliding_window),
+            use_sliding_window: (flagged && windowed).then_some(true),
+            max_window_layers: None,
+            no_rope_layers: (arch == Architecture::SmolLm3)
+                .then(|| self.rope_layers.iter().map(|&r| u8::from(r)).collect()),
+            no_rope_layer_interval: None,
+            partial_rotary_factor: None,
             sliding_window_pattern: gemma.then(|| self.sliding_window_pattern()).flatten(),
             sliding_window_pattern_private: None,
-            layer_types: gemma.then(|| {
+            layer_types: (gemma || (windowed && flagged)).then(|| {
                 self.layer_types
                     .iter()
                     .map(|k| match k {
@@ -67,12 +77,24 @@ impl Config {
             final_logit_softcapping: None,
             torch_dtype: Some(dtype.into()),
             dtype: None,
-            model_type: Some(model_type.into()),
-            architectures: Some(vec![class.into()]),
-            normscope: match self.architecture {
-                Architecture::Llama => PlacementFields::of(self.placement),
-                Architecture::Gemma3 => PlacementFields::default(),
+            model_type: Some(arch.model_type().into()),
+            architectures: Some(vec![arch.class_name().into()]),
+            normscope: if self.placement.is_native() {
+                PlacementFields::default()
+            } else {
+                PlacementFields::of(self.placement)
             },
+        }
+    }
+
+    /// The llama3 parameters of the RoPE scaling: as configured, or fitted to
+    /// a GGUF's per-frequency factors (see [`super::rope_fit`]).
+    pub fn llama3_scaling(&self) -> Option<Llama3Scaling> {
+        match self.rope_scaling.as_ref()? {
+            RopeScaling::Llama3(s) => Some(s.clone()),
+            RopeScaling::Factors(f) => {
+                super::rope_fit::llama3_from_factors(f, self.head_dim, self.rope_theta)
+            }
         }
     }
 

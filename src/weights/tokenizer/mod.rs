@@ -6,6 +6,8 @@
 mod bpe;
 mod spm;
 
+pub use bpe::pre_name_of;
+
 use std::path::Path;
 use std::str::FromStr;
 
@@ -67,6 +69,28 @@ pub fn gguf_tokenizer_json(gguf: &GgufFile) -> Result<serde_json::Value> {
         .to_string(false)
         .map_err(|e| Error::format(&gguf.path, format!("cannot write tokenizer: {e}")))?;
     Ok(serde_json::from_str(&text).expect("tokenizers writes valid JSON"))
+}
+
+/// Whether whitespace after the special token `token` is dropped, as
+/// llama.cpp's vocabulary loader decides by the file's `general.name`: for
+/// Phi-3 (a name containing `phi-3` or `phi3`) after every special token but
+/// `<unk>`, `<s>` and `<|endoftext|>`.
+fn rstrips(gguf: &GgufFile, token: &str) -> bool {
+    let name = gguf.meta_str("general.name").unwrap_or("").to_lowercase();
+    (name.contains("phi-3") || name.contains("phi3"))
+        && !["<unk>", "<s>", "<|endoftext|>"].contains(&token)
+}
+
+/// A `TemplateProcessing` post-processor that puts `token` (id `id`) in
+/// front of every sequence, as llama.cpp adds BOS.
+fn bos_template(token: &str, id: u32) -> serde_json::Value {
+    serde_json::json!({
+        "type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": token, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [{"SpecialToken": {"id": token, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                 {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {token: {"id": token, "ids": [id], "tokens": [token]}}
+    })
 }
 
 /// GGUF token types, one per token (normal where the file has none).

@@ -14,7 +14,7 @@ use serde_json::json;
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, Tokenizer};
 
-use super::{string_array, token_types, TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED};
+use super::{rstrips, string_array, token_types, TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED};
 use crate::error::{Error, Result};
 use crate::weights::gguf::GgufFile;
 
@@ -95,21 +95,22 @@ pub fn tokenizer(gguf: &GgufFile) -> Result<Tokenizer> {
         flag("tokenizer.ggml.add_bos_token"),
         id_token("tokenizer.ggml.bos_token_id"),
     ) {
-        let bos_id = gguf.meta_usize("tokenizer.ggml.bos_token_id")?;
-        tok.with_post_processor(Some(piece::<PostProcessorWrapper>(path, json!({
-            "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                     {"Sequence": {"id": "B", "type_id": 1}}],
-            "special_tokens": {bos.clone(): {"id": bos, "ids": [bos_id], "tokens": [bos]}}
-        }))?));
+        let bos_id = gguf.meta_usize("tokenizer.ggml.bos_token_id")? as u32;
+        tok.with_post_processor(Some(piece::<PostProcessorWrapper>(
+            path,
+            super::bos_template(&bos, bos_id),
+        )?));
     }
     let added = |ty: i32, special: bool| {
         tokens
             .iter()
             .zip(&types)
             .filter(move |(_, &t)| t == ty)
-            .map(move |(t, _)| AddedToken::from(t.clone(), special).normalized(false))
+            .map(move |(t, _)| {
+                AddedToken::from(t.clone(), special)
+                    .normalized(false)
+                    .rstrip(rstrips(gguf, t))
+            })
             .collect::<Vec<_>>()
     };
     tok.add_special_tokens(added(TOKEN_TYPE_CONTROL, true))

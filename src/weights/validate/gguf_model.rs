@@ -7,9 +7,7 @@
 use std::collections::BTreeSet;
 
 use super::gguf_header::{GgufLayout, MetaValue};
-
-/// The architectures normscope runs, by `general.architecture`.
-pub const ARCHITECTURES: [&str; 2] = ["llama", "gemma3"];
+use crate::model::config::Architecture;
 
 /// Keys (after `<arch>.`) that must hold a positive integer.
 fn required_ints(arch: &str) -> &'static [&'static str] {
@@ -34,7 +32,8 @@ fn required_ints(arch: &str) -> &'static [&'static str] {
 }
 
 /// Keys (after `<arch>.`) that, when present, must hold a positive integer.
-const OPTIONAL_INTS: [&str; 4] = [
+const OPTIONAL_INTS: [&str; 5] = [
+    "attention.key_length",
     "attention.head_count_kv",
     "rope.dimension_count",
     "attention.value_length",
@@ -43,12 +42,13 @@ const OPTIONAL_INTS: [&str; 4] = [
 
 /// Checks `layout` against what the loader reads.
 pub fn check(layout: &GgufLayout) -> Result<(), String> {
+    let known = Architecture::gguf_names();
     let arch = match layout.get("general.architecture") {
-        Some(MetaValue::Str(a)) if ARCHITECTURES.contains(&a.as_str()) => a.as_str(),
+        Some(MetaValue::Str(a)) if known.contains(&a.as_str()) => a.as_str(),
         Some(MetaValue::Str(a)) => {
             return Err(format!(
                 "general.architecture is `{a}`; supported: {}",
-                ARCHITECTURES.join(", ")
+                known.join(", ")
             ))
         }
         _ => return Err("metadata key `general.architecture` (a string) is missing".into()),

@@ -160,6 +160,92 @@ impl Gguf {
         }
     }
 
+    /// A GGUF file's header and tensors (version 3, default alignment), for
+    /// editing a real file into a malformed one.
+    pub fn read(bytes: &[u8]) -> Self {
+        struct Cursor<'a>(&'a [u8], usize);
+        impl Cursor<'_> {
+            fn take(&mut self, n: usize) -> &[u8] {
+                self.1 += n;
+                &self.0[self.1 - n..self.1]
+            }
+            fn u32(&mut self) -> u32 {
+                u32::from_le_bytes(self.take(4).try_into().unwrap())
+            }
+            fn u64(&mut self) -> u64 {
+                u64::from_le_bytes(self.take(8).try_into().unwrap())
+            }
+            fn string(&mut self) -> String {
+                let n = self.u64() as usize;
+                String::from_utf8(self.take(n).to_vec()).unwrap()
+            }
+            /// Skips one value of type `ty`.
+            fn skip(&mut self, ty: u32) {
+                const FIXED: [usize; 13] = [1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8];
+                match ty {
+                    STRING => {
+                        self.string();
+                    }
+                    ARRAY => {
+                        let inner = self.u32();
+                        for _ in 0..self.u64() {
+                            self.skip(inner);
+                        }
+                    }
+                    t => self.1 += FIXED[t as usize],
+                }
+            }
+        }
+        let mut c = Cursor(bytes, 4);
+        let version = c.u32();
+        let (n_tensors, n_kv) = (c.u64(), c.u64());
+        let mut kv = Vec::new();
+        for _ in 0..n_kv {
+            let key = c.string();
+            let ty = c.u32();
+            let from = c.1;
+            c.skip(ty);
+            kv.push((key, ty, bytes[from..c.1].to_vec()));
+        }
+        let mut infos = Vec::new();
+        for _ in 0..n_tensors {
+            let name = c.string();
+            let dims = c.u32();
+            let ne: Vec<u64> = (0..dims).map(|_| c.u64()).collect();
+            let ggml_type = c.u32();
+            infos.push((name, ne, ggml_type, c.u64()));
+        }
+        let data_start = c.1.div_ceil(32) * 32;
+        let tensors = infos
+            .into_iter()
+            .map(|(name, ne, ggml_type, offset)| {
+                // F32 tensors only (the family fixtures): 4 bytes an element.
+                assert_eq!(ggml_type, 0, "{name}: Gguf::read reads F32 files");
+                let len = ne.iter().product::<u64>() as usize * 4;
+                let start = data_start + offset as usize;
+                GgufTensor {
+                    name,
+                    ne,
+                    ggml_type,
+                    offset: None,
+                    data: bytes[start..start + len].to_vec(),
+                }
+            })
+            .collect();
+        Self {
+            version,
+            kv,
+            tensors,
+            tensor_count: None,
+            kv_count: None,
+        }
+    }
+
+    /// Drops tensor `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.tensors.retain(|t| t.name != name);
+    }
+
     /// Sets (or adds) metadata `key`.
     pub fn set(&mut self, key: &str, ty: u32, payload: Vec<u8>) {
         match self.kv.iter_mut().find(|(k, _, _)| k == key) {

@@ -2,6 +2,7 @@
 //! bad flag), runs the real binary, and expects a given exit status, an error
 //! naming the problem, one line on stderr, and no panic or backtrace.
 
+mod family;
 mod files;
 mod gemma;
 mod kquants;
@@ -517,7 +518,7 @@ fn cases() -> Vec<Case> {
         ),
         gguf_case(
             "GGUF of another architecture",
-            "general.architecture is `gpt2`; supported: llama, gemma3",
+            "general.architecture is `gpt2`; supported: llama, qwen2, qwen3, phi3, olmo2, smollm3, gemma3",
             |g| g.set("general.architecture", files::STRING, gguf_string("gpt2")),
         ),
         gguf_case("GGUF array of arrays", "arrays of arrays", |g| {
@@ -666,6 +667,7 @@ fn every_malformed_input_fails_with_one_clear_line() {
     let mut all = cases();
     all.extend(kquants::cases());
     all.extend(gemma::cases());
+    all.extend(family::cases());
     #[cfg(not(feature = "cuda"))]
     all.push(cuda_case());
     assert!(all.len() >= 30, "only {} cases", all.len());
