@@ -99,11 +99,11 @@ pub fn convert_gguf(input: &Path, out: &Path, dtype: DType, force: bool) -> Resu
     crate::output::save_safetensors(&tensors, &staged.path().join("model.safetensors"))?;
 
     cfg.rope_interleaved = false;
-    write_json(
-        staged.path(),
-        "config.json",
-        &serde_json::to_value(cfg.to_hf(dtype_str)).expect("config serializes"),
-    )?;
+    let mut config = serde_json::to_value(cfg.to_hf(dtype_str)).expect("config serializes");
+    // Written even when absent: some config classes default it to an id
+    // beyond a small vocabulary (Phi3Config: 32000).
+    config["pad_token_id"] = json!(gguf.meta_usize("tokenizer.ggml.padding_token_id").ok());
+    write_json(staged.path(), "config.json", &config)?;
     let mut gen = json!({"bos_token_id": cfg.bos_token_id, "do_sample": false});
     gen["eos_token_id"] = json!(cfg.eos_token_ids);
     write_json(staged.path(), "generation_config.json", &gen)?;

@@ -6,7 +6,8 @@
 //! factor 1 where `w < orig / high`, `factor` where `w > orig / low`, and
 //! `1 / ((1 - s) / factor + s)` with `s = (orig / w - low) / (high - low)`
 //! between. Only `orig / low` and `orig / high` matter, so `orig` is taken
-//! as Llama 3's 8192.
+//! as Llama 3's 8192, or half the model's context when that is shorter
+//! (transformers warns unless it is below the model's context).
 
 use super::Llama3Scaling;
 use crate::model::rope::inverse_frequencies;
@@ -14,14 +15,20 @@ use crate::model::rope::inverse_frequencies;
 /// Relative tolerance of the refit factors (the GGUF stores them as f32).
 const TOLERANCE: f64 = 1e-5;
 
-/// Llama 3's original context length, which the fit assumes.
+/// Llama 3's original context length, which the fit assumes (or half the
+/// model's context, when that is shorter).
 const ORIGINAL_CONTEXT: usize = 8192;
 
-/// The llama3 parameters (original context 8192) that reproduce `factors`
-/// for a model with `head_dim` and base `theta`; `None` when no llama3
+/// The llama3 parameters that reproduce `factors` for a model with
+/// `head_dim`, base `theta` and context `context`; `None` when no llama3
 /// scaling gives these factors.
-pub fn llama3_from_factors(factors: &[f32], head_dim: usize, theta: f64) -> Option<Llama3Scaling> {
-    let orig = ORIGINAL_CONTEXT;
+pub fn llama3_from_factors(
+    factors: &[f32],
+    head_dim: usize,
+    theta: f64,
+    context: usize,
+) -> Option<Llama3Scaling> {
+    let orig = ORIGINAL_CONTEXT.min(context / 2).max(1);
     let freqs = inverse_frequencies(head_dim, theta, None);
     if freqs.len() != factors.len() || factors.is_empty() {
         return None;
@@ -111,7 +118,7 @@ mod tests {
             high_freq_factor: 4.0,
             original_max_position_embeddings: 8192,
         };
-        let fit = llama3_from_factors(&factors(&s, 64, 500_000.0), 64, 500_000.0).unwrap();
+        let fit = llama3_from_factors(&factors(&s, 64, 500_000.0), 64, 500_000.0, 131_072).unwrap();
         assert_eq!(fit.factor, 32.0);
         assert!((fit.low_freq_factor - 1.0).abs() < 1e-3, "{fit:?}");
         assert!((fit.high_freq_factor - 4.0).abs() < 1e-3, "{fit:?}");
@@ -127,7 +134,7 @@ mod tests {
                 original_max_position_embeddings: 16,
             };
             let want = factors(&s, 16, 10_000.0);
-            let fit = llama3_from_factors(&want, 16, 10_000.0).expect("a fit");
+            let fit = llama3_from_factors(&want, 16, 10_000.0, 32).expect("a fit");
             let got = factors(&fit, 16, 10_000.0);
             for (a, b) in got.iter().zip(&want) {
                 assert!((a - b).abs() <= 1e-4 * b, "{got:?} vs {want:?}");
@@ -137,7 +144,7 @@ mod tests {
 
     #[test]
     fn factors_no_llama3_rule_makes_are_refused() {
-        assert!(llama3_from_factors(&[1.0, 3.0, 2.0, 8.0], 8, 10_000.0).is_none());
-        assert!(llama3_from_factors(&[1.0, 1.0], 4, 10_000.0).is_none());
+        assert!(llama3_from_factors(&[1.0, 3.0, 2.0, 8.0], 8, 10_000.0, 8192).is_none());
+        assert!(llama3_from_factors(&[1.0, 1.0], 4, 10_000.0, 8192).is_none());
     }
 }

@@ -92,9 +92,12 @@ impl Config {
     pub fn llama3_scaling(&self) -> Option<Llama3Scaling> {
         match self.rope_scaling.as_ref()? {
             RopeScaling::Llama3(s) => Some(s.clone()),
-            RopeScaling::Factors(f) => {
-                super::rope_fit::llama3_from_factors(f, self.head_dim, self.rope_theta)
-            }
+            RopeScaling::Factors(f) => super::rope_fit::llama3_from_factors(
+                f,
+                self.head_dim,
+                self.rope_theta,
+                self.max_position_embeddings,
+            ),
         }
     }
 
