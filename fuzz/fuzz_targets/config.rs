@@ -1,10 +1,10 @@
-//! config.json: parsing, resolution and the size limits, and the round trip of
-//! an accepted configuration through the Hugging Face layout.
+//! config.json: parsing, resolution and the size limits (every architecture),
+//! and the round trip of an accepted configuration through the Hugging Face
+//! layout, which must give the same configuration back.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use normscope::model::config::HfConfig;
-use normscope::weights::validate::config;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(raw) = serde_json::from_slice::<HfConfig>(data) else {
@@ -13,9 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(cfg) = raw.resolve() else {
         return;
     };
-    if config::check(&cfg).is_ok() {
-        let again = cfg.to_hf("float32").resolve().expect("round trip resolves");
-        assert_eq!(cfg.num_heads, again.num_heads);
-        assert_eq!(cfg.head_dim, again.head_dim);
-    }
+    // What normscope writes back (convert, variants) must describe the same model.
+    let again = cfg.to_hf("float32").resolve().expect("round trip resolves");
+    assert_eq!(cfg, again);
 });

@@ -1,4 +1,4 @@
-//! GGUF: our header walker and llama checks, then candle's reader, which must
+//! GGUF: our header walker and model checks (every architecture), then candle's reader, which must
 //! accept every file the walker accepts and read each tensor it lists. Every
 //! tensor is then dequantized and quantized again into each type `quantize`
 //! writes whose block fits its rows (arbitrary bytes make NaN, Inf and
@@ -16,7 +16,7 @@ use normscope::quantize::recipe::{self, ModelInfo, TensorDesc};
 use normscope::model::quantize::blocks;
 use normscope::quantize::{gguf_out, Target};
 use normscope::weights::validate::ggml_types::byte_size;
-use normscope::weights::validate::{gguf_header, gguf_llama};
+use normscope::weights::validate::{gguf_header, gguf_model};
 
 const WRITTEN: [GgmlDType; 11] = [
     GgmlDType::F32,
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(layout) = gguf_header::check(data) else {
         return;
     };
-    let _ = gguf_llama::check(&layout);
+    let _ = gguf_model::check(&layout);
     let content = Content::read(&mut Cursor::new(data)).expect("candle rejects a validated header");
     let kvs = gguf_out::read_kvs(data).expect("quantize cannot walk a validated header");
     assert_eq!(kvs.len(), layout.metadata.len());

@@ -440,3 +440,38 @@ architecture_tests! {
     olmo2_matches_transformers_as_folder_and_gguf: "olmo2",
     smollm3_matches_transformers_as_folder_and_gguf: "smollm3",
 }
+
+/// `variant` works on every Pre-Norm family (its checkpoint loads and runs)
+/// and refuses the rest in one line: Phi-3 (fused tensors) and OLMo 2 (its
+/// own reordered placement).
+#[test]
+fn variants_are_made_or_refused_per_architecture() {
+    let tmp = tempfile::tempdir().unwrap();
+    for arch in ["qwen2", "qwen3", "llama3", "mistral", "smollm3", "phi3", "olmo2"] {
+        let out = tmp.path().join(arch);
+        let r = normscope()
+            .args(["variant", "--kind", "deepnorm", "--model"])
+            .arg(dir(arch).join("hf"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        match arch {
+            "phi3" | "olmo2" => {
+                let needle = if arch == "phi3" { "fused" } else { "`reordered` (olmo2)" };
+                assert!(!r.status.success() && stderr.contains(needle), "{arch}: {stderr}");
+                assert_eq!(stderr.trim_end().lines().count(), 1, "{arch}: {stderr}");
+                assert!(!out.exists(), "{arch}: a refused variant leaves no folder");
+            }
+            _ => {
+                assert!(r.status.success(), "{arch}: {stderr}");
+                let lm = load(&out);
+                assert_eq!(lm.model.cfg.placement.name(), "deepnorm");
+                assert_eq!(lm.model.cfg.architecture, load(&dir(arch).join("hf")).model.cfg.architecture);
+                let ids = ids(&reference(arch)["prompt_ids"]);
+                lm.model.forward_last(&row(&ids), None).unwrap();
+            }
+        }
+    }
+}
