@@ -18,7 +18,10 @@ fn main() -> ExitCode {
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
             let argv: Vec<String> = std::env::args().collect();
-            eprintln!("{} (see --help)", cli::parse_error_line(&e, &argv));
+            cli::out::eprintln(format_args!(
+                "{} (see --help)",
+                cli::parse_error_line(&e, &argv)
+            ));
             return ExitCode::from(2);
         }
     };
@@ -33,7 +36,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", cli::one_line(&e));
+            cli::out::eprintln(format_args!("error: {}", cli::one_line(&e)));
             ExitCode::FAILURE
         }
     }

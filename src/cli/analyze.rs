@@ -14,7 +14,7 @@ use normscope::output::write_atomic;
 use serde::Serialize;
 
 use super::text::{read_utf8, token_ids, window_len};
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -137,9 +137,10 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
     } else {
         View::Excl0
     };
+    let mut text = String::new();
     for r in &results {
-        println!(
-            "{} ({} tokens, {} window(s); means over {})",
+        text += &format!(
+            "{} ({} tokens, {} window(s); means over {})\n",
             r.model,
             r.figures.tokens,
             r.figures.windows,
@@ -150,14 +151,14 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
             }
         );
         if let Some(p) = r.figures.perplexity {
-            println!("perplexity {p:.4}");
+            text += &format!("perplexity {p:.4}\n");
         }
-        print!("{}", render_table(&r.figures, view));
+        text += &render_table(&r.figures, view);
         for f in findings(&r.figures) {
-            println!("- {f}");
+            text += &format!("- {f}\n");
         }
     }
-    Ok(())
+    Ok(out::print(&text)?)
 }
 
 fn write_outputs(

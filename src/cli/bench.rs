@@ -7,7 +7,7 @@ use normscope::bench::{self, memory, Weights};
 use normscope::model::quantize::parse_isq;
 use normscope::weights::fetch;
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 /// Bytes the `--mem-bw` probe reads: far larger than any CPU cache.
 const PROBE_BYTES: usize = 1 << 30;
@@ -86,7 +86,10 @@ pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
         let bm = bench::load(w, &device, dtype, quantize, args.runtime.weight_check())?;
         n_threads = bm.info.n_threads;
         records.extend(bench::run(&bm, &tests, args.repetitions, &mut |r| {
-            eprintln!("{}: {:.2} ± {:.2} t/s", r.test, r.avg_ts, r.stddev_ts);
+            out::eprintln(format_args!(
+                "{}: {:.2} ± {:.2} t/s",
+                r.test, r.avg_ts, r.stddev_ts
+            ));
         })?);
     }
     if args.mem_bw {
@@ -99,7 +102,6 @@ pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
         return print_json(&Output { records: &records });
     }
     // Which file was measured, just above the table (stdout stays the table).
-    eprint!("{}", bench::report::model_lines(&records));
-    print!("{}", bench::report::markdown(&records));
-    Ok(())
+    out::eprintln(bench::report::model_lines(&records).trim_end());
+    Ok(out::print(&bench::report::markdown(&records))?)
 }

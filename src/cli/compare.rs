@@ -7,7 +7,7 @@ use normscope::output::write_atomic;
 use normscope::variants::compare::{render_table, summarize};
 use normscope::variants::report::render_html;
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -35,6 +35,5 @@ pub fn run(common: &Common, args: CompareArgs) -> anyhow::Result<()> {
     if common.json {
         return print_json(&serde_json::json!({ "runs": runs, "report": args.report }));
     }
-    print!("{}", render_table(&runs));
-    Ok(())
+    Ok(out::print(&render_table(&runs))?)
 }

@@ -7,7 +7,7 @@ use normscope::device::parse_dtype;
 use normscope::weights::gguf::GgufFile;
 use normscope::weights::{check, convert};
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -47,7 +47,7 @@ pub fn run(common: &Common, args: ConvertArgs) -> anyhow::Result<()> {
             "input": args.input, "out": args.out, "dtype": convert::dtype_name(dtype)?, "seconds": secs,
         }))
     } else {
-        eprintln!("wrote {} in {secs:.1}s", args.out.display());
+        out::eprintln(format_args!("wrote {} in {secs:.1}s", args.out.display()));
         Ok(())
     }
 }

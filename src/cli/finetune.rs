@@ -8,7 +8,7 @@ use normscope::model::placement::PLACEMENT_NAMES;
 use normscope::variants::metrics::{EvalRecord, StepRecord};
 use normscope::variants::{finetune, Progress, RunInfo, Start, TrainSettings};
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
@@ -174,11 +174,11 @@ pub fn run(common: &Common, args: FinetuneArgs) -> anyhow::Result<()> {
             "last_eval": progress.last_eval,
         }));
     }
-    eprintln!(
+    out::eprintln(format_args!(
         "finished {} ({} steps, {per_step:.2} s/step, {secs:.0}s in all); checkpoint {}",
         args.out.display(),
         info.settings.steps,
         checkpoint.display()
-    );
+    ));
     Ok(())
 }

@@ -1,13 +1,12 @@
 //! `normscope generate [PROMPT]`.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 use normscope::generate::{self, chat, SamplingConfig};
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -100,13 +99,9 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
         generate::encode(&lm, &text)?
     };
     let json = common.json;
-    let mut stdout = std::io::stdout();
     let mut on_text = |piece: &str| -> normscope::Result<()> {
         if !json {
-            stdout
-                .write_all(piece.as_bytes())
-                .and_then(|_| stdout.flush())
-                .map_err(|e| normscope::Error::io("<stdout>", e))?;
+            out::print(piece)?;
         }
         Ok(())
     };
@@ -120,12 +115,12 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
             "timings": gen.timings,
         }));
     }
-    println!();
+    out::print("\n")?;
     let t = &gen.timings;
-    eprintln!(
+    out::eprintln(format_args!(
         "prompt: {} tokens at {:.1} t/s | generated: {} tokens at {:.1} t/s | first token after {:.0} ms",
         t.prompt_tokens, t.prompt_tokens_per_sec, t.generated_tokens,
         t.generation_tokens_per_sec, t.time_to_first_token_s * 1e3
-    );
+    ));
     Ok(())
 }

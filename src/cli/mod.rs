@@ -7,13 +7,14 @@ mod convert;
 mod fetch;
 mod finetune;
 mod generate;
+pub mod out;
 mod perplexity;
 mod quantize;
 mod reporter;
 mod text;
 mod variant;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 use candle_core::{DType, Device};
 use clap::{Args, Parser, Subcommand};
@@ -194,7 +195,7 @@ impl Runtime {
         let requested = parse_dtype(&self.dtype)?;
         let dtype = compute_dtype(requested, &device);
         if dtype != requested {
-            eprintln!("note: bf16 matmul is not available on CPU; computing in f32");
+            out::eprintln("note: bf16 matmul is not available on CPU; computing in f32");
         }
         Ok((device, dtype))
     }
@@ -249,10 +250,10 @@ impl ModelArgs {
 
 /// Prints `value` as the one JSON object on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    Ok(())
+    // Serialized first, so that a failed write is an I/O error of stdout's
+    // (which `main` recognizes) rather than one hidden inside serde_json's.
+    let text = serde_json::to_string_pretty(value)?;
+    Ok(out::println(text)?)
 }
 
 /// This process's command line, shell-quoted so that pasting it reruns the command.
@@ -269,10 +270,10 @@ pub const INTERRUPTED_EXIT: i32 = 130;
 pub fn install_interrupt_handler() {
     let handler = || {
         match normscope::output::remove_partial_outputs() {
-            0 => eprintln!("error: interrupted"),
-            n => eprintln!(
+            0 => out::eprintln("error: interrupted"),
+            n => out::eprintln(format_args!(
                 "error: interrupted; removed {n} partial output(s), previous outputs are untouched"
-            ),
+            )),
         }
         std::process::exit(INTERRUPTED_EXIT);
     };

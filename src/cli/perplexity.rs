@@ -7,7 +7,7 @@ use normscope::analysis::perplexity::{evaluate, llama_cpp_chunks, windows};
 use normscope::generate;
 
 use super::text::{read_utf8, token_ids, window_len};
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct PerplexityArgs {
@@ -70,11 +70,11 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
             "seconds": secs, "tokens_per_sec": nll.count as f64 / secs,
         }));
     }
-    println!(
+    out::println(format_args!(
         "perplexity {ppl:.4} over {} predicted tokens in {} windows of up to {} tokens",
         nll.count,
         wins.len(),
         ctx
-    );
+    ))?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use normscope::quantize::{self, Target};
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct QuantizeArgs {
@@ -47,7 +47,7 @@ pub fn run(common: &Common, args: QuantizeArgs) -> anyhow::Result<()> {
         return print_json(&s);
     }
     let counts: Vec<String> = s.tensors.iter().map(|(t, n)| format!("{n} {t}")).collect();
-    eprintln!(
+    out::eprintln(format_args!(
         "wrote {} ({}, {:.1} MB from {:.1} MB; tensors: {}) in {:.1}s",
         s.output.display(),
         s.target,
@@ -55,6 +55,6 @@ pub fn run(common: &Common, args: QuantizeArgs) -> anyhow::Result<()> {
         s.input_bytes as f64 / 1e6,
         counts.join(", "),
         s.seconds
-    );
+    ));
     Ok(())
 }

@@ -81,7 +81,7 @@ impl LineTask {
         if self.shown != Some(self.done) {
             self.shown = Some(self.done);
             self.last_line = Instant::now();
-            eprintln!("{}", self.line());
+            super::out::eprintln(self.line());
         }
     }
 
@@ -112,7 +112,7 @@ struct Lines {
 
 impl Reporter for Lines {
     fn note(&self, msg: &str) {
-        eprintln!("{msg}");
+        super::out::eprintln(msg);
     }
 
     fn start(&self, id: u64, what: &str, total: u64, unit: &str) {

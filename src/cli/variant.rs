@@ -12,7 +12,7 @@ use normscope::variants::checkpoint::write_variant;
 use normscope::variants::heldout::heldout_loss;
 use normscope::weights;
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct VariantArgs {
@@ -100,12 +100,12 @@ pub fn run(common: &Common, args: VariantArgs) -> anyhow::Result<()> {
             "heldout": scored.as_ref().ok(), "heldout_data": args.data,
         }));
     }
-    eprintln!(
+    out::eprintln(format_args!(
         "wrote {} ({} of {}, alpha {alpha:.4}, beta {beta:.4}) in {secs:.1}s",
         args.out.display(),
         target.name(),
         source.display()
-    );
+    ));
     let figures = match &scored {
         Ok(h) => format!(
             "held-out loss {:.2} nats/token before fine-tuning (the source: {:.2}), over {} tokens of {}",
@@ -116,9 +116,9 @@ pub fn run(common: &Common, args: VariantArgs) -> anyhow::Result<()> {
         ),
         Err(e) => format!("no held-out loss: {}", super::one_line(e)),
     };
-    eprintln!(
+    out::eprintln(format_args!(
         "note: a {} variant generates nonsense until fine-tuned; {figures}",
         target.name()
-    );
+    ));
     Ok(())
 }

@@ -9,6 +9,7 @@ mod firsthour;
 mod gemma;
 mod interrupt;
 mod malformed;
+mod pipes;
 mod props;
 mod quantize;
 mod real_model;
