@@ -10,7 +10,7 @@ use normscope::analysis::plot::{render_svg, Series};
 use normscope::analysis::table::{render_csv, render_table, View};
 use normscope::analysis::{analyze, AnalyzeOptions, Figures};
 use normscope::generate;
-use normscope::output::write_atomic;
+use normscope::output::{check_output, write_atomic, OutputKind};
 use serde::Serialize;
 
 use super::text::{read_utf8, token_ids, window_len};
@@ -78,14 +78,21 @@ struct ModelAnalysis {
 }
 
 pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
+    let outputs = [
+        ("csv", &args.csv),
+        ("plot", &args.plot),
+        ("report", &args.report),
+    ];
+    for (setting, path) in outputs {
+        if let Some(path) = path {
+            check_output(setting, path, OutputKind::File, args.force)?;
+        }
+    }
     let (text, source) = match (&args.prompt, &args.file) {
         (Some(p), _) => (p.clone(), "a prompt".to_string()),
         (None, Some(f)) => (read_utf8(f)?, f.display().to_string()),
         (None, None) => anyhow::bail!("nothing to analyse: pass PROMPT or --file"),
     };
-    for out in [&args.csv, &args.plot, &args.report].into_iter().flatten() {
-        normscope::output::check_writable(out, args.force)?;
-    }
     let specs: Vec<Option<&str>> = if args.model.is_empty() {
         vec![None]
     } else {
@@ -125,20 +132,28 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
             figures,
         });
     }
-    write_outputs(&args, &results, &source)?;
-    if common.json {
-        return match results.as_slice() {
+    // A failed write still shows the figures, then fails the command.
+    let written = write_outputs(&args, &results, &source);
+    let printed = if common.json {
+        match results.as_slice() {
             [one] => print_json(one),
             many => print_json(&serde_json::json!({ "models": many })),
-        };
-    }
+        }
+    } else {
+        print_table(&args, &results)
+    };
+    written.and(printed)
+}
+
+/// The table of each model, its header line and its findings, on stdout.
+fn print_table(args: &AnalyzeArgs, results: &[ModelAnalysis]) -> anyhow::Result<()> {
     let view = if args.include_pos0 {
         View::All
     } else {
         View::Excl0
     };
     let mut text = String::new();
-    for r in &results {
+    for r in results {
         text += &format!(
             "{} ({} tokens, {} window(s); means over {})\n",
             r.model,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use normscope::output::write_atomic;
+use normscope::output::{check_output, write_atomic, OutputKind};
 use normscope::variants::compare::{render_table, summarize};
 use normscope::variants::report::render_html;
 
@@ -23,6 +23,9 @@ pub struct CompareArgs {
 }
 
 pub fn run(common: &Common, args: CompareArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.report {
+        check_output("report", path, OutputKind::File, args.force)?;
+    }
     let runs = args
         .runs
         .iter()

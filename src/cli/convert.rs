@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use normscope::device::parse_dtype;
+use normscope::output::{check_output, OutputKind};
 use normscope::weights::gguf::GgufFile;
 use normscope::weights::{check, convert};
 
@@ -29,6 +30,7 @@ pub struct ConvertArgs {
 
 pub fn run(common: &Common, args: ConvertArgs) -> anyhow::Result<()> {
     let dtype = parse_dtype(&args.dtype)?;
+    check_output("out", &args.out, OutputKind::Folder, args.force)?;
     let started = std::time::Instant::now();
     let gguf = GgufFile::open(&args.input)?;
     check::scan_gguf(

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::builder::PossibleValuesParser;
 use clap::Args;
 use normscope::model::placement::PLACEMENT_NAMES;
+use normscope::output::{check_output, OutputKind};
 use normscope::variants::metrics::{EvalRecord, StepRecord};
 use normscope::variants::{finetune, Progress, RunInfo, Start, TrainSettings};
 
@@ -120,6 +121,7 @@ pub fn run(common: &Common, args: FinetuneArgs) -> anyhow::Result<()> {
     let start = if args.resume {
         Start::Resume(args.steps)
     } else {
+        check_output("out", &args.out, OutputKind::Folder, args.force)?;
         let settings = TrainSettings {
             model: args.model.clone(),
             variant: args

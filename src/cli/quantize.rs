@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use normscope::output::{check_output, OutputKind};
 use normscope::quantize::{self, Target};
 
 use super::{out, print_json, Common};
@@ -28,6 +29,7 @@ pub struct QuantizeArgs {
 
 pub fn run(common: &Common, args: QuantizeArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.kind).map_err(normscope::Error::usage)?;
+    check_output("out", &args.out, OutputKind::File, args.force)?;
     let task = std::cell::RefCell::new(None::<normscope::progress::Task>);
     let report = |done: usize, total: usize, _name: &str| {
         let mut task = task.borrow_mut();

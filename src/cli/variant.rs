@@ -8,6 +8,7 @@ use clap::Args;
 use normscope::device::parse_dtype;
 use normscope::model::placement::{PlacementFields, PLACEMENT_NAMES};
 use normscope::model::Placement;
+use normscope::output::{check_output, OutputKind};
 use normscope::variants::checkpoint::write_variant;
 use normscope::variants::heldout::heldout_loss;
 use normscope::weights;
@@ -68,6 +69,7 @@ fn heldout(out: &Path, source: &Path, data: &Path) -> anyhow::Result<Heldout> {
 }
 
 pub fn run(common: &Common, args: VariantArgs) -> anyhow::Result<()> {
+    check_output("out", &args.out, OutputKind::Folder, args.force)?;
     let started = std::time::Instant::now();
     let lm = args.model.load_dense_model()?;
     let n = lm.model.cfg.num_layers;

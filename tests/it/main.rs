@@ -13,5 +13,6 @@ mod pipes;
 mod props;
 mod quantize;
 mod real_model;
+mod secondhour;
 mod synthetic;
 mod variants;
