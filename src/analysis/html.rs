@@ -122,6 +122,7 @@ pub fn render_template(template: &str, input: &impl Serialize) -> Result<String>
     env.add_template("report.html", template)
         .map_err(|e| Error::internal(format!("report template: {e}")))?;
     env.add_filter("quoted", |s: String| format!("{s:?}"));
+    env.add_filter("readable", super::chart::readable);
     env.get_template("report.html")
         .expect("template was just added")
         .render(minijinja::Value::from(minijinja::value::Serde(input)))

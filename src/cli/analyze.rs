@@ -89,7 +89,7 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
         }
     }
     let (text, source) = match (&args.prompt, &args.file) {
-        (Some(p), _) => (p.clone(), "a prompt".to_string()),
+        (Some(p), _) => (p.clone(), quoted(p)),
         (None, Some(f)) => (read_utf8(f)?, f.display().to_string()),
         (None, None) => anyhow::bail!("nothing to analyse: pass PROMPT or --file"),
     };
@@ -202,7 +202,7 @@ fn write_outputs(
             figures: &r.figures,
         })
         .collect();
-    let svg = render_svg(&series)?;
+    let svg = render_svg(&series, source)?;
     if let Some(path) = &args.plot {
         write_atomic(path, svg.as_bytes(), args.force)?;
     }
@@ -231,4 +231,13 @@ fn write_outputs(
         write_atomic(path, html.as_bytes(), args.force)?;
     }
     Ok(())
+}
+
+/// A prompt as titles and `source` name it: quoted, cut after 60 characters.
+fn quoted(prompt: &str) -> String {
+    const MAX: usize = 60;
+    match prompt.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}", format!("{}…", &prompt[..cut])),
+        None => format!("{prompt:?}"),
+    }
 }

@@ -14,5 +14,6 @@ mod props;
 mod quantize;
 mod real_model;
 mod secondhour;
+mod svg;
 mod synthetic;
 mod variants;

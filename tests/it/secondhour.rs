@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use crate::common::{normscope, Tiny};
+use crate::svg::Svg;
 
 /// `normscope ARGS` in `cwd`: (exit code, stdout, stderr).
 fn run_in(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
@@ -138,4 +139,202 @@ fn a_late_write_failure_still_prints_the_table() {
     );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("same.out already exists"), "{stderr}");
+}
+
+/// Text to fine-tune and analyse the tiny models on.
+fn text_file(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("text.txt");
+    std::fs::write(
+        &path,
+        "the cat sat on the mat and the dog sat on the log. ".repeat(60),
+    )
+    .unwrap();
+    path
+}
+
+/// The SVG inside an HTML report.
+fn svg_of(html: &str) -> Svg {
+    let start = html.find("<svg").expect("an SVG plot");
+    let end = html[start..].find("</svg>").unwrap() + start;
+    Svg::parse(&html[start..end])
+}
+
+/// True when `label` is a round number: two significant digits at most
+/// (`0.25`, `5`, `200`; not `15.85` or `3.98`).
+fn round(label: &str) -> bool {
+    let v: f64 = label.parse().unwrap();
+    let m = v.abs() / 10f64.powf(v.abs().log10().floor() - 1.0);
+    (m - m.round()).abs() < 1e-6
+}
+
+#[test]
+fn compare_plots_of_three_step_runs_tick_whole_steps_show_dashes_and_short_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let m = Tiny::default().write_folder(&cwd.join("m"));
+    let text = text_file(cwd);
+    for v in ["pre", "deepnorm"] {
+        let (code, _, stderr) = run_in(
+            cwd,
+            &[
+                "finetune",
+                "--model",
+                m.to_str().unwrap(),
+                "--variant",
+                v,
+                "--data",
+                text.to_str().unwrap(),
+                "--out",
+                v,
+                "--steps",
+                "3",
+                "--seq-len",
+                "16",
+                "--batch",
+                "2",
+                "--warmup",
+                "1",
+                "--eval-every",
+                "3",
+                "--eval-tokens",
+                "64",
+                "--save-every",
+                "3",
+            ],
+        );
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+    // A held-out perplexity as large as a fresh deepnorm variant's can be.
+    let metrics = cwd.join("deepnorm/metrics.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["kind"] == "eval" && v["step"] == 0 {
+                v["heldout_ppl"] = serde_json::json!(538737909909.123);
+            }
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&metrics, lines.join("\n") + "\n").unwrap();
+    let (code, _, stderr) = run_in(cwd, &["compare", "pre", "deepnorm", "--report", "c.html"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let html = std::fs::read_to_string(cwd.join("c.html")).unwrap();
+    assert!(html.contains("<td>5.4e11</td>"), "no short form");
+    assert!(!html.contains("538737909909"), "the long form is shown");
+    let svg = svg_of(&html);
+    let train = svg.panel("Training loss (moving average of 5 steps)");
+    assert_eq!(train.x_ticks(), ["1", "2", "3"]);
+    let heldout = svg.panel("Held-out loss");
+    assert_eq!(heldout.x_ticks(), ["0", "1", "2", "3"]);
+    for p in [&train, &heldout] {
+        let y = p.y_ticks();
+        assert!(y.len() >= 2 && y.iter().all(|l| l != "-0"), "{y:?}");
+    }
+    let contrib =
+        svg.panel("Relative contribution ||h_out - h_in|| / ||h_in|| per block (dashed: before)");
+    assert_eq!(contrib.x_ticks(), ["0", "1"]);
+    let y = contrib.y_ticks();
+    assert!(y.len() >= 2 && y.iter().all(|l| round(l)), "{y:?}");
+    for run in ["pre", "deepnorm"] {
+        let (before, dashes) = contrib.legend_sample(&format!("{run} before"));
+        let (after, solid) = contrib.legend_sample(&format!("{run} after"));
+        assert!(dashes >= 2, "{run} before: its sample is not dashed");
+        assert_eq!(solid, 1, "{run} after: its sample is not solid");
+        assert_eq!(before, after, "{run}: one colour per run");
+    }
+    assert_ne!(
+        contrib.legend_sample("pre after").0,
+        contrib.legend_sample("deepnorm after").0
+    );
+}
+
+/// Okabe & Ito's palette.
+const OKABE_ITO: [&str; 8] = [
+    "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000",
+];
+
+/// The hue of `#RRGGBB` in degrees.
+fn hue(hex: &str) -> f64 {
+    let c = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap() as f64 / 255.0;
+    let (r, g, b) = (c(1), c(3), c(5));
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    let d = max - min;
+    if d == 0.0 {
+        return 0.0;
+    }
+    let h = if max == r {
+        ((g - b) / d).rem_euclid(6.0)
+    } else if max == g {
+        (b - r) / d + 2.0
+    } else {
+        (r - g) / d + 4.0
+    };
+    h * 60.0
+}
+
+#[test]
+fn overlaid_models_get_a_hue_each_and_a_dash_per_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    Tiny::default().write_folder(&cwd.join("a"));
+    Tiny {
+        layers: 3,
+        seed: 9,
+        ..Tiny::default()
+    }
+    .write_folder(&cwd.join("b"));
+    let (code, _, stderr) = run_in(
+        cwd,
+        &[
+            "analyze",
+            "the cat sat on the mat and the dog sat on the log",
+            "--model",
+            "a",
+            "--model",
+            "b",
+            "--no-lens",
+            "--plot",
+            "p.svg",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let svg = Svg::parse(&std::fs::read_to_string(cwd.join("p.svg")).unwrap());
+    // The title names the models, their placement and the text.
+    let texts = svg.texts();
+    assert_eq!(texts[0], "a (pre) and b (pre)");
+    assert_eq!(
+        texts[1],
+        "on \"the cat sat on the mat and the dog sat on the log\""
+    );
+    let mut colours = Vec::new();
+    for caption in [
+        "Relative contribution ||h_out - h_in|| / ||h_in||",
+        "Residual norm ||h_in|| entering each block",
+        "Block influence 1 - cos(h_in, h_out)",
+    ] {
+        let panel = svg.panel(caption);
+        // Different depths: the x axis is the depth fraction.
+        assert_eq!(panel.x_ticks(), ["0", "0.2", "0.4", "0.6", "0.8", "1"]);
+        let mut hues = Vec::new();
+        for model in ["a", "b"] {
+            let (c0, n0) = panel.legend_sample(&format!("{model} (pre), excl. pos 0"));
+            let (c1, n1) = panel.legend_sample(&format!("{model} (pre), all tokens"));
+            assert_eq!(c0, c1, "{caption}: {model} has two colours");
+            assert_eq!(n0, 1, "{caption}: {model}'s excl. pos 0 is not solid");
+            assert!(n1 >= 2, "{caption}: {model}'s all tokens is not dashed");
+            assert!(OKABE_ITO.contains(&c0.as_str()), "{c0} is not Okabe-Ito");
+            hues.push(hue(&c0));
+            colours.push(c0);
+        }
+        let apart = (hues[0] - hues[1]).abs();
+        assert!(
+            apart.min(360.0 - apart) > 60.0,
+            "{caption}: hues {hues:?} too close"
+        );
+    }
+    let log = svg.panel("Relative contribution ||h_out - h_in|| / ||h_in||");
+    let y = log.y_ticks();
+    assert!(y.len() >= 2 && y.iter().all(|l| round(l)), "{y:?}");
 }
