@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use normscope::generate::{self, chat, SamplingConfig};
+use normscope::generate::{self, chat, SamplingConfig, StopReason};
 
 use super::{out, print_json, Common};
 
@@ -106,16 +106,25 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
         Ok(())
     };
     let gen = generate::generate(&lm, &ids, args.max_tokens, &sampling, &mut on_text)?;
+    if !json {
+        // The text ends its line before anything goes to stderr.
+        out::print("\n")?;
+    }
+    if gen.stop_reason == StopReason::Context {
+        out::eprintln(format_args!(
+            "stopped: the context of {} tokens is full",
+            lm.model.cfg.max_position_embeddings
+        ));
+    }
     if json {
         return print_json(&serde_json::json!({
             "model": lm.path, "format": lm.format, "prompt": text,
             "prompt_ids": gen.prompt_ids, "generated_ids": gen.generated_ids,
-            "text": gen.text, "stopped_at_eos": gen.stopped_at_eos,
+            "text": gen.text, "stopped_at_eos": gen.stopped_at_eos, "stop_reason": gen.stop_reason,
             "sampling": sampling, "skip_layers": lm.model.skipped_layers(),
             "timings": gen.timings,
         }));
     }
-    out::print("\n")?;
     let t = &gen.timings;
     out::eprintln(format_args!(
         "prompt: {} tokens at {:.1} t/s | generated: {} tokens at {:.1} t/s | first token after {:.0} ms",

@@ -338,3 +338,57 @@ fn overlaid_models_get_a_hue_each_and_a_dash_per_view() {
     let y = log.y_ticks();
     assert!(y.len() >= 2 && y.iter().all(|l| round(l)), "{y:?}");
 }
+
+#[test]
+fn generate_says_why_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Tiny::default().write_folder(&dir.path().join("m"));
+    let m = m.to_str().unwrap();
+    // The tiny model's context is 128 tokens; its byte tokenizer makes one
+    // token of each character.
+    let long = "abcdef".repeat(20);
+    let generate = |prompt: &str, max: &str, json: bool| {
+        let mut args = vec![
+            "generate",
+            prompt,
+            "--model",
+            m,
+            "--max-tokens",
+            max,
+            "--temperature",
+            "0",
+        ];
+        if json {
+            args.push("--json");
+        }
+        run_in(dir.path(), &args)
+    };
+    let (code, stdout, stderr) = generate(&long, "20", true);
+    assert_eq!(code, Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["prompt_ids"].as_array().unwrap().len(), 120);
+    assert_eq!(v["generated_ids"].as_array().unwrap().len(), 8, "{v}");
+    assert_eq!(v["stop_reason"], "context");
+    assert_eq!(v["stopped_at_eos"], false);
+    assert!(
+        stderr.contains("stopped: the context of 128 tokens is full"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = generate(&long, "20", false);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("stopped: the context of 128 tokens is full"),
+        "{stderr}"
+    );
+    let (_, stdout, stderr) = generate("hello", "3", true);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let n = v["generated_ids"].as_array().unwrap().len();
+    let want = if v["stopped_at_eos"] == true {
+        "eos"
+    } else {
+        "max_tokens"
+    };
+    assert_eq!(v["stop_reason"], want, "{v}");
+    assert!(n == 3 || want == "eos", "{v}");
+    assert!(!stderr.contains("context"), "{stderr}");
+}
