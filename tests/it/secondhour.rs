@@ -392,3 +392,61 @@ fn generate_says_why_it_stopped() {
     assert!(n == 3 || want == "eos", "{v}");
     assert!(!stderr.contains("context"), "{stderr}");
 }
+
+#[test]
+fn finetune_progress_on_a_redirected_stderr_is_a_line_per_step_and_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Tiny::default().write_folder(&dir.path().join("m"));
+    let text = text_file(dir.path());
+    let args = |out: &'static str| {
+        [
+            "finetune",
+            "--model",
+            m.to_str().unwrap(),
+            "--variant",
+            "pre",
+            "--data",
+            text.to_str().unwrap(),
+            "--out",
+            out,
+            "--steps",
+            "3",
+            "--seq-len",
+            "16",
+            "--batch",
+            "2",
+            "--eval-every",
+            "2",
+            "--eval-tokens",
+            "64",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        run_in(dir.path(), &a)
+    };
+    let (code, _, stderr) = run([args("quiet"), vec![]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("step 1/3"), "{stderr}");
+    let (code, _, stderr) = run([args("shown"), vec!["--progress".into()]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    for step in 1..=3 {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("step {step}/3: loss ")))
+            .unwrap_or_else(|| panic!("no line for step {step}: {stderr}"));
+        assert!(
+            line.contains(", lr ") && line.ends_with(" tokens/s"),
+            "{line}"
+        );
+    }
+    for step in [0, 2, 3] {
+        assert!(
+            stderr.contains(&format!("step {step}: held-out loss ")),
+            "no evaluation line for step {step}: {stderr}"
+        );
+    }
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
