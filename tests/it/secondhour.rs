@@ -450,3 +450,31 @@ fn finetune_progress_on_a_redirected_stderr_is_a_line_per_step_and_evaluation() 
     }
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+#[test]
+fn bench_names_a_gguf_by_its_file_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let m = Tiny::default().write_folder(&cwd.join("m"));
+    let (code, _, stderr) = run_in(
+        cwd,
+        &[
+            "quantize",
+            m.to_str().unwrap(),
+            "--type",
+            "q4_k_m",
+            "--out",
+            "q.gguf",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stdout, stderr) = run_in(
+        cwd,
+        &[
+            "bench", "--model", "q.gguf", "-p", "4", "-n", "2", "-r", "1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let row = stdout.lines().nth(2).unwrap();
+    assert!(row.starts_with("| llama 28K Q4_K - Medium "), "{stdout}");
+}
