@@ -24,7 +24,7 @@ use normscope::weights::{self, LoadedModel};
 
 /// Inference runtime and laboratory for pretrained LLaMA-style models.
 #[derive(Debug, Parser)]
-#[command(name = "normscope", version, about)]
+#[command(name = "normscope", version, about, arg_required_else_help = true)]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
@@ -310,9 +310,15 @@ pub fn parse_error_line(e: &clap::Error, argv: &[String]) -> String {
     let text = e.to_string();
     // clap's first line names the problem; the usage block would make it
     // many. A first line ending in ':' lists its subjects on the indented
-    // lines below it (the missing arguments): those join it.
+    // lines below it (the missing arguments): those join it. A value outside
+    // a flag's possible values is followed by them.
     let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
     let first = lines.next().unwrap_or("bad arguments");
+    if e.kind() == ErrorKind::InvalidValue {
+        if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+            return format!("{first}; possible values: {}", valid.join(", "));
+        }
+    }
     if !first.ends_with(':') {
         return first.to_string();
     }

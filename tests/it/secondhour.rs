@@ -451,6 +451,63 @@ fn finetune_progress_on_a_redirected_stderr_is_a_line_per_step_and_evaluation() 
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
 
+/// Runs `args`, which clap or the command must reject with one line that
+/// names every one of `needles`.
+fn rejects(cwd: &Path, args: &[&str], needles: &[&str]) {
+    let (code, stdout, stderr) = run_in(cwd, args);
+    assert!(matches!(code, Some(1 | 2)), "{args:?}: {code:?} {stderr}");
+    assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{args:?}: {stderr:?} lacks {n:?}");
+    }
+}
+
+#[test]
+fn every_enum_flag_lists_its_values_when_given_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let m = Tiny::default().write_folder(&cwd.join("m"));
+    let m = m.to_str().unwrap();
+    let placements = ["pre", "post", "deepnorm", "lnscale"];
+    rejects(
+        cwd,
+        &["variant", "--kind", "prenorm", "--out", "x"],
+        &["prenorm", "post", "deepnorm", "lnscale"],
+    );
+    rejects(
+        cwd,
+        &["finetune", "--variant", "prenorm", "--out", "x"],
+        &placements,
+    );
+    rejects(
+        cwd,
+        &["generate", "hi", "--model", m, "--dtype", "f8"],
+        &["f32", "f16", "bf16"],
+    );
+    rejects(
+        cwd,
+        &["convert", "x.gguf", "--out", "o", "--dtype", "f8"],
+        &["f32", "f16", "bf16"],
+    );
+    rejects(
+        cwd,
+        &["analyze", "hi", "--model", m, "--device", "tpu"],
+        &["cpu", "cuda", "metal"],
+    );
+    rejects(
+        cwd,
+        &["bench", "--model", m, "--quantize", "q3"],
+        &["q8_0", "q4_0", "q4_1", "q4k"],
+    );
+    rejects(
+        cwd,
+        &["quantize", m, "--type", "q3", "--out", "o.gguf"],
+        &["f32", "q8_0", "q4_k_m", "q5_k_m"],
+    );
+    rejects(cwd, &["fetch", "nope"], &["smollm2-135m", "gemma3-270m"]);
+}
+
 #[test]
 fn bench_names_a_gguf_by_its_file_type() {
     let dir = tempfile::tempdir().unwrap();
@@ -477,4 +534,30 @@ fn bench_names_a_gguf_by_its_file_type() {
     assert_eq!(code, Some(0), "{stderr}");
     let row = stdout.lines().nth(2).unwrap();
     assert!(row.starts_with("| llama 28K Q4_K - Medium "), "{stdout}");
+}
+
+#[test]
+fn no_arguments_print_the_command_list() {
+    let (code, stdout, stderr) = run_in(Path::new("."), &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let help = stdout + &stderr;
+    assert!(help.contains("Commands:"), "{help}");
+    for command in [
+        "fetch",
+        "convert",
+        "quantize",
+        "generate",
+        "analyze",
+        "perplexity",
+        "bench",
+        "variant",
+        "finetune",
+        "compare",
+    ] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(command)),
+            "{command} missing: {help}"
+        );
+    }
+    assert!(!help.contains("(see --help)"), "{help}");
 }
