@@ -1,11 +1,12 @@
 //! `normscope generate [PROMPT]`.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
 use normscope::generate::{self, chat, SamplingConfig, StopReason};
 
+use super::text::read_utf8;
 use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
@@ -14,7 +15,7 @@ pub struct GenerateArgs {
     pub model: super::ModelArgs,
     /// The prompt (or use --prompt-file).
     pub prompt: Option<String>,
-    /// Read the prompt from a UTF-8 file.
+    /// Read the prompt from a UTF-8 file (`-`: standard input, less its final newline).
     #[arg(long, conflicts_with = "prompt")]
     pub prompt_file: Option<PathBuf>,
     /// Apply the model's chat template (the prompt is the user's message).
@@ -50,14 +51,16 @@ pub struct GenerateArgs {
 }
 
 pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
+    let stdin = Path::new("-");
     let prompt = match (&args.prompt, &args.prompt_file) {
         (Some(p), _) => p.clone(),
-        (None, Some(f)) => {
-            let bytes = std::fs::read(f).with_context(|| format!("{}", f.display()))?;
-            String::from_utf8(bytes)
-                .map_err(|_| anyhow::anyhow!("{}: the prompt file is not UTF-8", f.display()))?
-        }
-        (None, None) => anyhow::bail!("no prompt: pass PROMPT or --prompt-file"),
+        (None, Some(f)) if f == stdin => without_final_newline(read_utf8(stdin)?),
+        (None, Some(f)) => read_utf8(f)?,
+        // `echo ... | normscope generate`
+        (None, None) if !std::io::stdin().is_terminal() => without_final_newline(read_utf8(stdin)?),
+        (None, None) => anyhow::bail!(
+            "no prompt: pass PROMPT or --prompt-file (`-` reads standard input), or pipe it in"
+        ),
     };
     if prompt.is_empty() {
         anyhow::bail!("the prompt is empty");
@@ -132,4 +135,15 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
         t.generation_tokens_per_sec, t.time_to_first_token_s * 1e3
     ));
     Ok(())
+}
+
+/// Text read from standard input, less the newline that ends it (`echo`'s).
+fn without_final_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
 }

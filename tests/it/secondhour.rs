@@ -561,3 +561,38 @@ fn no_arguments_print_the_command_list() {
     }
     assert!(!help.contains("(see --help)"), "{help}");
 }
+
+#[test]
+fn a_prompt_can_come_from_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Tiny::default().write_folder(&dir.path().join("m"));
+    let m = m.to_str().unwrap();
+    let generate = |args: &[&str], stdin: &[u8]| {
+        let out = normscope()
+            .args(["generate", "--model", m, "--max-tokens", "1", "--json"])
+            .args(args)
+            .write_stdin(stdin.to_vec())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for args in [&["--prompt-file", "-"][..], &[]] {
+        let (code, stdout, stderr) = generate(args, b"hello\n");
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(v["prompt"], "hello", "{args:?}");
+    }
+    let (code, _, stderr) = generate(&["--prompt-file", "-"], &[0xff, 0xfe]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("standard input: the text is not UTF-8"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = generate(&[], b"");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("the prompt is empty"), "{stderr}");
+}
