@@ -123,7 +123,7 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
         let figures = analyze(&mut lm.model, &wins, &opts, &decode, &mut || task.inc(1))?;
         drop(task);
         results.push(ModelAnalysis {
-            model: lm.path.display().to_string(),
+            model: super::model_label(spec, &lm.path),
             format: lm.format,
             source: source.clone(),
             ctx,
@@ -155,8 +155,9 @@ fn print_table(args: &AnalyzeArgs, results: &[ModelAnalysis]) -> anyhow::Result<
     let mut text = String::new();
     for r in results {
         text += &format!(
-            "{} ({} tokens, {} window(s); means over {})\n",
+            "{} ({} placement; {} tokens, {} window(s); means over {})\n",
             r.model,
+            r.figures.placement,
             r.figures.tokens,
             r.figures.windows,
             if args.include_pos0 {

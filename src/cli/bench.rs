@@ -59,16 +59,26 @@ pub struct BenchArgs {
 /// Loads the model, runs the tests and prints the table (or, with `--json`, the records).
 pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
     // A speed benchmark defaults to the default model's GGUF (Q4_1), not its float32 folder.
+    // So is a name `fetch` knows.
     let default_gguf = match (&args.random_init, args.model.is_empty()) {
-        (None, true) => Some(fetch::fetch_default()?.gguf.to_string_lossy().into_owned()),
+        (None, true) => Some(super::shown_path(&fetch::fetch_default()?.gguf)),
         _ => None,
     };
-    let specs: Vec<&str> = args
+    let given = args
         .model
+        .iter()
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            Ok(match super::known_model(m)? {
+                Some(f) => super::shown_path(&f.gguf),
+                None => m.clone(),
+            })
+        })
+        .collect::<normscope::Result<Vec<String>>>()?;
+    let specs: Vec<&str> = given
         .iter()
         .map(String::as_str)
         .chain(default_gguf.as_deref())
-        .filter(|m| !m.is_empty())
         .collect();
     let weights: Vec<Weights> = match (&args.random_init, specs.as_slice()) {
         (Some(cfg), []) => vec![Weights::Random(cfg)],

@@ -173,7 +173,7 @@ pub fn run(common: &Common, args: FinetuneArgs) -> anyhow::Result<()> {
     } else {
         check_output("out", &args.out, OutputKind::Folder, args.force)?;
         let settings = TrainSettings {
-            model: args.model.clone(),
+            model: super::loader_spec(args.model.as_deref())?,
             variant: args
                 .variant
                 .clone()

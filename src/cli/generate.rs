@@ -121,7 +121,8 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
     }
     if json {
         return print_json(&serde_json::json!({
-            "model": lm.path, "format": lm.format, "prompt": text,
+            "model": super::model_label(args.model.model.as_deref(), &lm.path),
+            "format": lm.format, "prompt": text,
             "prompt_ids": gen.prompt_ids, "generated_ids": gen.generated_ids,
             "text": gen.text, "stopped_at_eos": gen.stopped_at_eos, "stop_reason": gen.stop_reason,
             "sampling": sampling, "skip_layers": lm.model.skipped_layers(),

@@ -15,11 +15,13 @@ mod text;
 mod variant;
 
 use std::io::IsTerminal;
+use std::path::Path;
 
 use candle_core::{DType, Device};
 use clap::{Args, Parser, Subcommand};
 use normscope::device::{compute_dtype, parse_device, parse_dtype};
 use normscope::model::LoadOptions;
+use normscope::weights::fetch as fetched;
 use normscope::weights::{self, LoadedModel};
 
 /// Inference runtime and laboratory for pretrained LLaMA-style models.
@@ -226,7 +228,8 @@ impl Runtime {
             training,
             ..LoadOptions::inference(dtype, &device)
         };
-        let lm = weights::load_with(spec, &opts, self.weight_check())?;
+        let spec = loader_spec(spec)?;
+        let lm = weights::load_with(spec.as_deref(), &opts, self.weight_check())?;
         tracing::info!(
             "loaded {} in {:.2}s",
             lm.path.display(),
@@ -246,6 +249,49 @@ impl ModelArgs {
     pub fn load_dense_model(&self) -> normscope::Result<LoadedModel> {
         self.runtime.load_spec_with(self.model.as_deref(), true)
     }
+}
+
+/// The fetched files of the model `fetch` calls `spec` (`smollm2-135m`,
+/// `gemma3-270m`), when `spec` is one of those names and no file or folder
+/// has it; fetched on first use, as the default model is.
+pub fn known_model(spec: &str) -> normscope::Result<Option<fetched::FetchedModel>> {
+    if Path::new(spec).exists() {
+        return Ok(None);
+    }
+    let Ok(model) = fetched::known(spec) else {
+        return Ok(None);
+    };
+    if let Some(notice) = model.notice {
+        out::eprintln(format_args!("note: {notice}"));
+    }
+    fetched::fetch(&model).map(Some)
+}
+
+/// The `--model` the loader is given: a name `fetch` knows becomes the
+/// folder it fetches.
+pub fn loader_spec(spec: Option<&str>) -> normscope::Result<Option<String>> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    Ok(Some(match known_model(spec)? {
+        Some(f) => f.folder.to_string_lossy().into_owned(),
+        None => spec.to_string(),
+    }))
+}
+
+/// How a loaded model is named to the user: its `--model` as given, or,
+/// for the default model, its path as [`shown_path`] shows it.
+pub fn model_label(spec: Option<&str>, path: &Path) -> String {
+    spec.map_or_else(|| shown_path(path), str::to_string)
+}
+
+/// `path` relative to the current folder when it is inside it, else as it is.
+pub fn shown_path(path: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    path.strip_prefix(&cwd)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Prints `value` as the one JSON object on stdout.

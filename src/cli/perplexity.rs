@@ -62,7 +62,8 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
         .expect("every window predicts at least one token");
     if common.json {
         return print_json(&serde_json::json!({
-            "model": lm.path, "format": lm.format, "file": args.file, "ctx": ctx,
+            "model": super::model_label(args.model.model.as_deref(), &lm.path),
+            "format": lm.format, "file": args.file, "ctx": ctx,
             "tokens": wins.iter().map(Vec::len).sum::<usize>(), "windows": wins.len(),
             "predicted_tokens": nll.count, "mean_nll": nll.sum / nll.count as f64,
             "perplexity": ppl, "skip_layers": lm.model.skipped_layers(),

@@ -92,12 +92,13 @@ pub fn run(common: &Common, args: VariantArgs) -> anyhow::Result<()> {
     write_variant(&lm.model, &lm.path, target, &args.out, dtype, args.force)?;
     let secs = started.elapsed().as_secs_f64();
     let source = lm.path.clone();
+    let shown = super::model_label(args.model.model.as_deref(), &source);
     drop(lm);
     let scored = heldout(&args.out, &source, &args.data);
     let (alpha, beta) = (target.residual_alpha().unwrap_or(1.0), target.beta());
     if common.json {
         return print_json(&serde_json::json!({
-            "source": source, "out": args.out, "kind": target.name(), "alpha": alpha, "beta": beta,
+            "source": shown, "out": args.out, "kind": target.name(), "alpha": alpha, "beta": beta,
             "num_layers": n, "seconds": secs,
             "heldout": scored.as_ref().ok(), "heldout_data": args.data,
         }));
@@ -106,7 +107,7 @@ pub fn run(common: &Common, args: VariantArgs) -> anyhow::Result<()> {
         "wrote {} ({} of {}, alpha {alpha:.4}, beta {beta:.4}) in {secs:.1}s",
         args.out.display(),
         target.name(),
-        source.display()
+        shown
     ));
     let figures = match &scored {
         Ok(h) => format!(

@@ -508,6 +508,137 @@ fn every_enum_flag_lists_its_values_when_given_another() {
     rejects(cwd, &["fetch", "nope"], &["smollm2-135m", "gemma3-270m"]);
 }
 
+/// A models folder in which `fetch` finds both known models complete: tiny
+/// GGUFs padded to the real files' sizes, and tiny folders.
+fn fake_models(dir: &Path) -> std::path::PathBuf {
+    let models = dir.join("models");
+    for (folder, gguf, size) in [
+        (
+            "SmolLM2-135M-Instruct",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            98_362_432,
+        ),
+        ("gemma-3-270m", "gemma-3-270m-q4_k_m.gguf", 253_113_024),
+    ] {
+        Tiny::default().write_folder(&models.join(folder));
+        let path = models.join(gguf);
+        Tiny::default().write_gguf(&path, candle_core::quantized::GgmlDType::Q8_0);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(size)
+            .unwrap();
+    }
+    models
+}
+
+/// `normscope ARGS` in `cwd` with the models folder `models`.
+fn run_with_models(cwd: &Path, models: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = normscope()
+        .current_dir(cwd)
+        .env("NORMSCOPE_MODELS", models)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_names_fetch_knows_are_models_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("work");
+    std::fs::create_dir(&cwd).unwrap();
+    let models = fake_models(dir.path());
+    let json = |args: &[&str]| -> (serde_json::Value, String) {
+        let (code, stdout, stderr) = run_with_models(&cwd, &models, args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        (serde_json::from_str(&stdout).unwrap(), stderr)
+    };
+    let (v, _) = json(&[
+        "generate",
+        "hi",
+        "--model",
+        "smollm2-135m",
+        "--max-tokens",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(v["model"], "smollm2-135m");
+    let (v, stderr) = json(&["analyze", "hi there", "--model", "gemma3-270m", "--json"]);
+    assert_eq!(v["model"], "gemma3-270m");
+    assert!(stderr.contains("Gemma Terms of Use"), "{stderr}");
+    // bench takes a known model's GGUF, as it takes the default model's.
+    let (v, _) = json(&[
+        "bench",
+        "--model",
+        "smollm2-135m",
+        "-p",
+        "4",
+        "-n",
+        "2",
+        "-r",
+        "1",
+        "--json",
+    ]);
+    let file = v["records"][0]["model_filename"].as_str().unwrap();
+    assert!(file.ends_with("SmolLM2-135M-Instruct.Q4_1.gguf"), "{v}");
+}
+
+#[test]
+fn paths_are_shown_as_given_and_placements_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let models = fake_models(cwd);
+    // The default model lives in the current folder's models/: it is shown
+    // relative to it, as the user would type it.
+    let (code, stdout, stderr) =
+        run_with_models(cwd, &models, &["analyze", "hi there", "--report", "r.html"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with("models/SmolLM2-135M-Instruct (pre placement; "),
+        "{first}"
+    );
+    let html = std::fs::read_to_string(cwd.join("r.html"))
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(
+        html.contains("Per-block figures: models/SmolLM2-135M-Instruct ("),
+        "no relative heading"
+    );
+    let absolute = cwd.canonicalize().unwrap().display().to_string();
+    assert!(!html.contains(&absolute) && !stdout.contains(&absolute));
+    let (_, stdout, stderr) = run_with_models(
+        cwd,
+        &models,
+        &[
+            "analyze",
+            "hi there",
+            "--model",
+            "./models/gemma-3-270m",
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    assert_eq!(v["model"], "./models/gemma-3-270m");
+    assert_eq!(v["placement"], "pre");
+    for command in [
+        &["generate", "hi", "--max-tokens", "1", "--json"][..],
+        &["perplexity", "--file", "t.txt", "--ctx", "8", "--json"],
+    ] {
+        std::fs::write(cwd.join("t.txt"), "the cat sat on the mat").unwrap();
+        let (code, stdout, stderr) = run_with_models(cwd, &models, command);
+        assert_eq!(code, Some(0), "{stderr}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(v["model"], "models/SmolLM2-135M-Instruct", "{command:?}");
+    }
+}
+
 #[test]
 fn bench_names_a_gguf_by_its_file_type() {
     let dir = tempfile::tempdir().unwrap();
