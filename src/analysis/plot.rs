@@ -202,14 +202,22 @@ fn model_name(s: &Series) -> String {
     format!("{} ({})", s.label, s.figures.placement)
 }
 
+/// One curve of a panel: whose, which of its model's curves (its dash), its
+/// name, and its points (x position, value).
+struct Curve<'a> {
+    model: usize,
+    index: usize,
+    name: &'a str,
+    points: Vec<(f64, f64)>,
+}
+
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     panel: &Panel,
     series: &[Series],
     axis: XAxis,
 ) -> Result<()> {
-    // Curves as (model, curve of the model, name, points at their x positions).
-    let all: Vec<(usize, usize, &str, Vec<(f64, f64)>)> = series
+    let all: Vec<Curve> = series
         .iter()
         .enumerate()
         .flat_map(|(i, s)| {
@@ -217,19 +225,17 @@ fn draw_panel<DB: DrawingBackend>(
             (panel.curves)(s.figures)
                 .into_iter()
                 .enumerate()
-                .map(move |(k, (name, pts))| {
-                    (
-                        i,
-                        k,
-                        name,
-                        pts.iter().map(|&(l, v)| (axis.x(l, n), v)).collect(),
-                    )
+                .map(move |(k, (name, pts))| Curve {
+                    model: i,
+                    index: k,
+                    name,
+                    points: pts.iter().map(|&(l, v)| (axis.x(l, n), v)).collect(),
                 })
         })
         .collect();
     let values = all
         .iter()
-        .flat_map(|(_, _, _, p)| p.iter().map(|&(_, v)| v))
+        .flat_map(|c| c.points.iter().map(|&(_, v)| v))
         .filter(|v| v.is_finite() && (!panel.log || *v > 0.0));
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
         (a.min(v), b.max(v))
@@ -244,17 +250,17 @@ fn draw_panel<DB: DrawingBackend>(
     };
     let (x, slot) = axis.axis();
     let mut chart = chart::chart(area, panel.title, &x, &y)?;
-    for (model, k, name, pts) in &all {
-        let color = chart::color(*model);
+    for c in &all {
+        let color = chart::color(c.model);
         let label = if series.len() > 1 {
-            format!("{}, {name}", model_name(&series[*model]))
+            format!("{}, {}", model_name(&series[c.model]), c.name)
         } else {
-            name.to_string()
+            c.name.to_string()
         };
-        let pts: Vec<(f64, f64)> = pts.iter().map(|&(px, v)| (px, y.coord(v))).collect();
+        let pts: Vec<(f64, f64)> = c.points.iter().map(|&(px, v)| (px, y.coord(v))).collect();
         if panel.bars {
             let width = 0.8 * slot / series.len() as f64;
-            let off = -0.4 * slot + width * *model as f64;
+            let off = -0.4 * slot + width * c.model as f64;
             let base = y.coord(if panel.log { 1.0 } else { 0.0 });
             chart
                 .draw_series(pts.iter().map(|&(px, v)| {
@@ -266,7 +272,7 @@ fn draw_panel<DB: DrawingBackend>(
                     Rectangle::new([(lx, ly - 5), (lx + 12, ly + 5)], color.filled())
                 });
         } else {
-            chart::line(&mut chart, &pts, color, Dash::nth(*k), &label)?;
+            chart::line(&mut chart, &pts, color, Dash::nth(c.index), &label)?;
         }
     }
     chart::legend(&mut chart, panel.legend.clone())

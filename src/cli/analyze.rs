@@ -18,7 +18,7 @@ use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// A Hugging Face folder, a .gguf file, or a hub repo id `owner/name` (default: SmolLM2-135M-Instruct, fetched on first use); repeat to compare several models.
+    /// A Hugging Face folder, a .gguf file, a hub repo id `owner/name`, or a name `fetch` knows (smollm2-135m, gemma3-270m; fetched on first use) (default: SmolLM2-135M-Instruct); repeat to compare several models.
     #[arg(long)]
     pub model: Vec<String>,
     #[command(flatten)]

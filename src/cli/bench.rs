@@ -21,7 +21,7 @@ struct Output<'a> {
 /// `normscope bench`'s own flags (llama-bench's `-p`, `-n`, `-r`).
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// GGUF files, Hugging Face folders or hub repo ids `owner/name`, repeated or comma-separated: one table, a row per file per test (default: the default model's GGUF).
+    /// GGUF files, Hugging Face folders, hub repo ids `owner/name` or names `fetch` knows (their GGUF), repeated or comma-separated: one table, a row per file per test (default: the default model's GGUF).
     #[arg(long, value_delimiter = ',')]
     pub model: Vec<String>,
     #[command(flatten)]

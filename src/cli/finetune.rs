@@ -15,7 +15,7 @@ use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
-    /// The checkpoint to start from: a Hugging Face folder, a .gguf file, or a hub repo id `owner/name` (default: SmolLM2-135M-Instruct).
+    /// The checkpoint to start from: a Hugging Face folder, a .gguf file, a hub repo id `owner/name`, or a name `fetch` knows (smollm2-135m, gemma3-270m) (default: SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<String>,
     /// cpu, cuda, cuda:N or metal.

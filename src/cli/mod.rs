@@ -72,7 +72,7 @@ pub struct Runtime {
 /// The model a one-model command loads, and how it runs it.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// A Hugging Face folder, a .gguf file, or a hub repo id `owner/name` (default: SmolLM2-135M-Instruct, fetched on first use).
+    /// A Hugging Face folder, a .gguf file, a hub repo id `owner/name`, or a name `fetch` knows (smollm2-135m, gemma3-270m; fetched on first use) (default: SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<String>,
     #[command(flatten)]

@@ -275,7 +275,7 @@ fn bench_defaults_to_the_gguf_and_names_it() {
     let gguf = &default_model().gguf;
     let gguf = gguf
         .strip_prefix(&cwd)
-        .unwrap_or(&gguf)
+        .unwrap_or(gguf)
         .display()
         .to_string();
     let args = ["bench", "-p", "8", "-n", "4", "-r", "1", "--threads", "1"];
