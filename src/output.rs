@@ -146,6 +146,17 @@ fn untrack(list: &mut Vec<PathBuf>, tmp: &Path) {
 pub fn remove_partial_outputs() -> usize {
     let list = pending();
     for p in list.iter() {
+        // Moved aside first: the work that writes into it goes on until the
+        // process exits, and a file it adds to the folder while it is being
+        // removed would leave the folder behind.
+        let mut aside = p.as_os_str().to_owned();
+        aside.push(".removing");
+        let aside = PathBuf::from(aside);
+        let p = if std::fs::rename(p, &aside).is_ok() {
+            &aside
+        } else {
+            p
+        };
         let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
     }
     let n = list.len();
