@@ -87,7 +87,7 @@ pub fn check_output(
         Error::setting(
             setting,
             format!(
-                "{shown} cannot be written: cannot create {what} in {} ({e})",
+                "{shown} cannot be written: cannot create {what} in {}: {e}",
                 existing.display()
             ),
         )

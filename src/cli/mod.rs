@@ -90,7 +90,7 @@ fn parse_threads(s: &str) -> Result<usize, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Bring the default model into models/ (GGUF and converted float32 folder), verified by sha256.
+    /// Bring a known model (smollm2-135m, the default, or gemma3-270m) into models/ (GGUF and converted float32 folder), verified by sha256.
     Fetch(fetch::FetchArgs),
     /// Convert a GGUF file into a Hugging Face folder.
     Convert(convert::ConvertArgs),
