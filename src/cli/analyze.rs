@@ -90,6 +90,7 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
     }
     let (text, source) = match (&args.prompt, &args.file) {
         (Some(p), _) => (p.clone(), quoted(p)),
+        (None, Some(f)) if f.as_os_str() == "-" => (read_utf8(f)?, "standard input".into()),
         (None, Some(f)) => (read_utf8(f)?, f.display().to_string()),
         (None, None) => anyhow::bail!("nothing to analyse: pass PROMPT or --file"),
     };
