@@ -15,10 +15,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
-        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        // --help, --version, and the help (the command list) when no
+        // arguments are given, as cargo and git show it.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
         Err(e) => {
             let argv: Vec<String> = std::env::args().collect();
-            eprintln!("{} (see --help)", cli::parse_error_line(&e, &argv));
+            cli::out::eprintln(format_args!(
+                "{} (see --help)",
+                cli::parse_error_line(&e, &argv)
+            ));
             return ExitCode::from(2);
         }
     };
@@ -33,7 +43,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", cli::one_line(&e));
+            cli::out::eprintln(format_args!("error: {}", cli::one_line(&e)));
             ExitCode::FAILURE
         }
     }

@@ -26,6 +26,101 @@ pub fn check_writable(dest: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// What an output path must name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// A file (a report, a plot, a GGUF).
+    File,
+    /// A folder (a checkpoint, a run).
+    Folder,
+}
+
+/// Checks, before any work is done, that `dest` can be written as `kind`:
+/// not a folder where a file is wanted (nor a file where a folder is), an
+/// existing one replaced only with `force` (see [`check_writable`]), and a
+/// parent folder that exists and takes new entries, or can be created.
+/// `setting` names the output in errors (the CLI shows it as its flag).
+pub fn check_output(
+    setting: &'static str,
+    dest: &Path,
+    kind: OutputKind,
+    force: bool,
+) -> Result<()> {
+    let shown = dest.display();
+    match (std::fs::metadata(dest), kind) {
+        (Ok(m), OutputKind::File) if m.is_dir() => {
+            return Err(Error::setting(
+                setting,
+                format!("{shown} is a folder; it takes the path of the file to write"),
+            ))
+        }
+        (Ok(m), OutputKind::Folder) if !m.is_dir() => {
+            return Err(Error::setting(
+                setting,
+                format!("{shown} is a file; it takes the path of the folder to write"),
+            ))
+        }
+        _ => {}
+    }
+    check_writable(dest, force)?;
+    let parent = parent_of(dest);
+    // The nearest folder (or file) on the way to `dest` that exists.
+    let existing = parent
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && std::fs::metadata(a).is_ok())
+        .unwrap_or(Path::new("."));
+    if !existing.is_dir() {
+        return Err(Error::setting(
+            setting,
+            format!(
+                "{shown} cannot be written: {} is a file, not a folder",
+                existing.display()
+            ),
+        ));
+    }
+    probe(existing, existing == parent).map_err(|e| {
+        let what = if existing == parent {
+            "files"
+        } else {
+            "a folder"
+        };
+        Error::setting(
+            setting,
+            format!(
+                "{shown} cannot be written: cannot create {what} in {}: {e}",
+                existing.display()
+            ),
+        )
+    })
+}
+
+/// Creates and removes an empty file (or, when `!file`, a folder) in `dir`.
+fn probe(dir: &Path, file: bool) -> std::io::Result<()> {
+    let path = dir.join(format!(".normscope-check-{}", std::process::id()));
+    let mut list = track_start();
+    let made = if file {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map(drop)
+    } else {
+        std::fs::create_dir(&path)
+    };
+    if made.is_ok() {
+        list.push(path.clone());
+    }
+    drop(list);
+    made?;
+    let removed = if file {
+        std::fs::remove_file(&path)
+    } else {
+        std::fs::remove_dir(&path)
+    };
+    untrack(&mut pending(), &path);
+    removed
+}
+
 /// Temporary outputs that an interrupt must remove.
 static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
@@ -51,6 +146,17 @@ fn untrack(list: &mut Vec<PathBuf>, tmp: &Path) {
 pub fn remove_partial_outputs() -> usize {
     let list = pending();
     for p in list.iter() {
+        // Moved aside first: the work that writes into it goes on until the
+        // process exits, and a file it adds to the folder while it is being
+        // removed would leave the folder behind.
+        let mut aside = p.as_os_str().to_owned();
+        aside.push(".removing");
+        let aside = PathBuf::from(aside);
+        let p = if std::fs::rename(p, &aside).is_ok() {
+            &aside
+        } else {
+            p
+        };
         let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
     }
     let n = list.len();
@@ -273,6 +379,53 @@ mod tests {
             std::fs::read_dir(root.path()).unwrap().count(),
             1,
             "no leftovers"
+        );
+    }
+
+    #[test]
+    fn outputs_are_checked_before_any_work() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("f.txt");
+        std::fs::write(&file, b"x").unwrap();
+        let msg = |dest: &Path, kind| {
+            check_output("out", dest, kind, true)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(msg(root.path(), OutputKind::File)
+            .contains("is a folder; it takes the path of the file"));
+        assert!(
+            msg(&file, OutputKind::Folder).contains("is a file; it takes the path of the folder")
+        );
+        assert!(
+            msg(&file.join("x.html"), OutputKind::File).contains("f.txt is a file, not a folder")
+        );
+        assert!(msg(&file.join("a/b/x.html"), OutputKind::File)
+            .contains("f.txt is a file, not a folder"));
+        #[cfg(target_os = "linux")]
+        assert!(msg(Path::new("/proc/nope/x.html"), OutputKind::File)
+            .contains("cannot create a folder in /proc"));
+        assert!(matches!(
+            check_output("out", &file, OutputKind::File, false),
+            Err(Error::Exists(_))
+        ));
+        check_output("out", &file, OutputKind::File, true).unwrap();
+        check_output(
+            "out",
+            &root.path().join("new/deeper/x.html"),
+            OutputKind::File,
+            false,
+        )
+        .unwrap();
+        check_output("out", &root.path().join("run"), OutputKind::Folder, false).unwrap();
+        assert!(
+            !root.path().join("new").exists(),
+            "checking creates nothing"
+        );
+        assert_eq!(
+            std::fs::read_dir(root.path()).unwrap().count(),
+            1,
+            "no probe left"
         );
     }
 

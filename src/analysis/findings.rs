@@ -128,11 +128,16 @@ pub fn findings(f: &Figures) -> Vec<String> {
             ))
         ));
     }
-    if f.placement == "peri" {
+    let post_normed = match f.placement {
+        "peri" => Some("Peri-LN's post-norms"),
+        "reordered" => Some("The reordered norms (none before the sublayers)"),
+        _ => None,
+    };
+    if let Some(who) = post_normed {
         let mean =
             |k: Figure| layers.iter().map(|l| l.excl0[k].mean).sum::<f64>() / layers.len() as f64;
         out.push(format!(
-            "Peri-LN's post-norms rescale each sublayer's output before it joins the residual: attention's from a mean norm of {:.1} to {:.1}, the MLP's from {:.1} to {:.1} (means over blocks).",
+            "{who} rescale each sublayer's output before it joins the residual: attention's from a mean norm of {:.1} to {:.1}, the MLP's from {:.1} to {:.1} (means over blocks).",
             mean(Figure::NormAttnRaw), mean(Figure::NormAttn), mean(Figure::NormMlpRaw), mean(Figure::NormMlp)
         ));
     }

@@ -2,6 +2,7 @@
 //! perplexity and ablation, and their output as tables, CSV, SVG plots and an
 //! HTML report.
 
+pub mod chart;
 pub mod figure;
 pub mod findings;
 pub mod html;

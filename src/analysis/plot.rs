@@ -1,13 +1,15 @@
-//! SVG plots of per-block figures (plotters' SVG backend: text is left to the
-//! viewer's fonts, so no font files are needed). Several models overlay; when
-//! their depths differ, the x axis is the depth fraction (block / last block)
-//! so that first and last blocks line up.
+//! SVG plots of per-block figures, one panel per figure. Several models
+//! overlay, one colour per model and one dash per view (tokens after position
+//! 0 solid, all tokens dashed); when their depths differ, the x axis is the
+//! depth fraction (block / last block) so that first and last blocks line
+//! up. The title names each model, its norm placement and the text.
 
 use plotters::prelude::*;
 
+use super::chart::{self, Axis, Dash};
 use super::figure::Figure;
 use super::run::Figures;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One model's figures and its legend label.
 pub struct Series<'a> {
@@ -19,9 +21,6 @@ pub struct Series<'a> {
 
 /// Points (block, value) of one curve.
 type Points = Vec<(usize, f64)>;
-
-/// Points (x, value) of one curve, placed on the x axis.
-type Placed = Vec<(f64, f64)>;
 
 /// Where a block sits on the x axis: its index, or its depth fraction.
 #[derive(Clone, Copy)]
@@ -39,15 +38,17 @@ impl XAxis {
         }
     }
 
-    /// The x range and the width of one block's slot.
-    fn range(self) -> (std::ops::Range<f64>, f64) {
+    /// The axis, and the width of one block's slot on it.
+    fn axis(self) -> (Axis, f64) {
         match self {
-            XAxis::Block(n) => (-0.5..(n as f64 - 0.5), 1.0),
-            XAxis::Depth => (-0.05..1.05, 0.03),
+            XAxis::Block(n) => (
+                Axis::whole("block", 0.0, n.saturating_sub(1) as f64, 0.5),
+                1.0,
+            ),
+            XAxis::Depth => (Axis::linear("depth (block / last block)", 0.0, 1.0), 0.03),
         }
     }
 }
-
 /// A panel: title, y-axis label, whether y is log-scaled, bars or lines, and
 /// the points (block, value) of each curve of one model.
 struct Panel {
@@ -148,13 +149,10 @@ const PANELS: [Panel; 6] = [
     },
 ];
 
-/// A plotters failure as the library's error (every SVG plot uses it).
-pub fn plot_error(e: impl std::fmt::Debug) -> Error {
-    Error::usage(format!("cannot draw the plot: {e:?}"))
-}
-
-/// One SVG document with a panel per figure that has data, every series overlaid.
-pub fn render_svg(series: &[Series]) -> Result<String> {
+/// One SVG document: a title naming each model (with its norm placement)
+/// and, on its second line, `text`; then a panel per figure that has data,
+/// every series overlaid.
+pub fn render_svg(series: &[Series], text: &str) -> Result<String> {
     let panels: Vec<&Panel> = PANELS
         .iter()
         .filter(|p| {
@@ -169,17 +167,48 @@ pub fn render_svg(series: &[Series]) -> Result<String> {
     } else {
         XAxis::Depth
     };
+    let models: Vec<String> = series.iter().map(model_name).collect();
+    let title = [models.join(" and "), format!("on {text}")];
     let mut svg = String::new();
     {
-        let root =
-            SVGBackend::with_string(&mut svg, (960, 280 * panels.len() as u32)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
-        for (area, panel) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
+        let height = TITLE_HEIGHT + PANEL_HEIGHT * panels.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (960, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart::plot_error)?;
+        let (head, body) = root.split_vertically(TITLE_HEIGHT);
+        let style = TextStyle::from(("sans-serif", 17).into_font()).pos(
+            plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Top,
+            ),
+        );
+        for (i, line) in title.iter().enumerate() {
+            head.draw(&Text::new(line.as_str(), (480, 8 + 22 * i as i32), &style))
+                .map_err(chart::plot_error)?;
+        }
+        for (area, panel) in body.split_evenly((panels.len(), 1)).iter().zip(panels) {
             draw_panel(area, panel, series, axis)?;
         }
-        root.present().map_err(plot_error)?;
+        root.present().map_err(chart::plot_error)?;
     }
     Ok(svg)
+}
+
+/// Pixels of the title (two lines: the models, the text) and of each panel.
+const TITLE_HEIGHT: u32 = 56;
+const PANEL_HEIGHT: u32 = 280;
+
+/// A model as the title and legends name it: its label and norm placement.
+fn model_name(s: &Series) -> String {
+    format!("{} ({})", s.label, s.figures.placement)
+}
+
+/// One curve of a panel: whose, which of its model's curves (its dash), its
+/// name, and its points (x position, value).
+struct Curve<'a> {
+    model: usize,
+    index: usize,
+    name: &'a str,
+    points: Vec<(f64, f64)>,
 }
 
 fn draw_panel<DB: DrawingBackend>(
@@ -188,116 +217,63 @@ fn draw_panel<DB: DrawingBackend>(
     series: &[Series],
     axis: XAxis,
 ) -> Result<()> {
-    let y = |v: f64| if panel.log { v.max(1e-12).log10() } else { v };
-    // Curves as (model, name, points at their x positions).
-    let all: Vec<(usize, &str, Placed)> = series
+    let all: Vec<Curve> = series
         .iter()
         .enumerate()
         .flat_map(|(i, s)| {
             let n = s.figures.num_layers;
             (panel.curves)(s.figures)
                 .into_iter()
-                .map(move |(name, pts)| {
-                    (
-                        i,
-                        name,
-                        pts.iter().map(|&(l, v)| (axis.x(l, n), v)).collect(),
-                    )
+                .enumerate()
+                .map(move |(k, (name, pts))| Curve {
+                    model: i,
+                    index: k,
+                    name,
+                    points: pts.iter().map(|&(l, v)| (axis.x(l, n), v)).collect(),
                 })
         })
         .collect();
-    let values: Vec<f64> = all
+    let values = all
         .iter()
-        .flat_map(|(_, _, p)| p.iter().map(|&(_, v)| y(v)))
-        .filter(|v| v.is_finite())
-        .collect();
-    let (mut lo, mut hi) = values
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    if panel.bars && !panel.log {
-        lo = lo.min(0.0);
-    }
-    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
-        (lo, hi) = (lo - 1.0, hi + 1.0);
-    }
-    let pad = (hi - lo) * 0.05;
-    let (x_range, slot) = axis.range();
-    let mut chart = ChartBuilder::on(area)
-        .caption(panel.title, ("sans-serif", 16))
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x_range, (lo - pad)..(hi + pad))
-        .map_err(plot_error)?;
-    let log = panel.log;
-    let (x_desc, x_decimals) = match axis {
-        XAxis::Block(_) => ("block", 0),
-        XAxis::Depth => ("depth (block / last block)", 1),
+        .flat_map(|c| c.points.iter().map(|&(_, v)| v))
+        .filter(|v| v.is_finite() && (!panel.log || *v > 0.0));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (1.0, 1.0) };
+    // Bars grow from 0 on a linear axis and from a ratio of 1 on a log one.
+    let y = match (panel.log, panel.bars) {
+        (true, true) => Axis::log(panel.y_label, lo.min(1.0), hi),
+        (true, false) => Axis::log(panel.y_label, lo, hi),
+        (false, true) => Axis::linear(panel.y_label, lo.min(0.0), hi),
+        (false, false) => Axis::linear(panel.y_label, lo, hi),
     };
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(panel.y_label)
-        .x_label_formatter(&move |x| format!("{x:.x_decimals$}"))
-        .y_label_formatter(&move |v| tick(if log { 10f64.powf(*v) } else { *v }))
-        .draw()
-        .map_err(plot_error)?;
-    let curves_per_model = all.iter().filter(|(i, _, _)| *i == 0).count().max(1);
-    for (k, (model, name, pts)) in all.iter().enumerate() {
-        let color = Palette99::pick(k).to_rgba();
+    let (x, slot) = axis.axis();
+    let mut chart = chart::chart(area, panel.title, &x, &y)?;
+    for c in &all {
+        let color = chart::color(c.model);
         let label = if series.len() > 1 {
-            format!("{} ({name})", series[*model].label)
+            format!("{}, {}", model_name(&series[c.model]), c.name)
         } else {
-            name.to_string()
+            c.name.to_string()
         };
+        let pts: Vec<(f64, f64)> = c.points.iter().map(|&(px, v)| (px, y.coord(v))).collect();
         if panel.bars {
             let width = 0.8 * slot / series.len() as f64;
-            let off = -0.4 * slot + width * *model as f64;
-            let base = if log { 0.0 } else { lo.min(0.0) };
+            let off = -0.4 * slot + width * c.model as f64;
+            let base = y.coord(if panel.log { 1.0 } else { 0.0 });
             chart
-                .draw_series(pts.iter().map(|&(x, v)| {
-                    Rectangle::new([(x + off, base), (x + off + width, y(v))], color.filled())
+                .draw_series(pts.iter().map(|&(px, v)| {
+                    Rectangle::new([(px + off, base), (px + off + width, v)], color.filled())
                 }))
-                .map_err(plot_error)?
+                .map_err(chart::plot_error)?
                 .label(label)
-                .legend(move |(x, yy)| {
-                    Rectangle::new([(x, yy - 5), (x + 12, yy + 5)], color.filled())
+                .legend(move |(lx, ly)| {
+                    Rectangle::new([(lx, ly - 5), (lx + 12, ly + 5)], color.filled())
                 });
         } else {
-            let stroke = if k % curves_per_model == 0 { 2 } else { 1 };
-            chart
-                .draw_series(LineSeries::new(
-                    pts.iter().map(|&(x, v)| (x, y(v))),
-                    color.stroke_width(stroke),
-                ))
-                .map_err(plot_error)?
-                .label(label)
-                .legend(move |(x, yy)| {
-                    PathElement::new(vec![(x, yy), (x + 16, yy)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(
-                    pts.iter()
-                        .map(|&(x, v)| Circle::new((x, y(v)), 2, color.filled())),
-                )
-                .map_err(plot_error)?;
+            chart::line(&mut chart, &pts, color, Dash::nth(c.index), &label)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(panel.legend.clone())
-        .draw()
-        .map_err(plot_error)?;
-    Ok(())
-}
-
-/// A tick label with as many decimals as its size needs.
-fn tick(v: f64) -> String {
-    match v.abs() {
-        a if a >= 100.0 => format!("{v:.0}"),
-        a if a >= 1.0 => format!("{v:.2}"),
-        _ => format!("{v:.3}"),
-    }
+    chart::legend(&mut chart, panel.legend.clone())
 }

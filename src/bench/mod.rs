@@ -12,6 +12,7 @@ pub mod size;
 use std::path::Path;
 use std::time::Instant;
 
+use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, DeviceLocation};
 
@@ -20,6 +21,7 @@ pub use runner::Test;
 
 use crate::error::{Error, Result};
 use crate::model::{Config, LoadOptions, Model};
+use crate::weights::gguf::GgufFile;
 use crate::weights::random::RandomSource;
 use crate::weights::{self, Format, WeightCheck};
 
@@ -62,24 +64,30 @@ pub fn load(
         quantize,
         ..LoadOptions::inference(dtype, device)
     };
-    let (model, filename, source) = match weights {
+    let (model, filename, source, gguf) = match weights {
         Weights::Checkpoint(spec) => {
             let lm = weights::load_with(spec, &opts, check)?;
-            let source = match lm.format {
-                Format::Safetensors => "safetensors",
-                Format::Gguf => "gguf",
+            let (source, gguf) = match lm.format {
+                Format::Safetensors => ("safetensors", None),
+                Format::Gguf => ("gguf", Some(lm.path.clone())),
             };
-            (lm.model, lm.path.display().to_string(), source)
+            (lm.model, lm.path.display().to_string(), source, gguf)
         }
         Weights::Random(cfg_path) => {
             let cfg = Config::from_file(cfg_path)?;
             let src = RandomSource::new(dtype, device, cfg.tie_word_embeddings);
             let model = Model::load(&src, cfg, &opts)?;
-            (model, format!("random:{}", cfg_path.display()), "random")
+            (
+                model,
+                format!("random:{}", cfg_path.display()),
+                "random",
+                None,
+            )
         }
     };
     device.synchronize()?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    let file_type = gguf.as_deref().and_then(file_type);
     let load_peak_rss_bytes = memory::peak_rss_bytes();
     if !memory::reset_peak_rss() {
         tracing::warn!("cannot reset the peak RSS; peak_rss_bytes includes the load");
@@ -91,6 +99,8 @@ pub fn load(
     };
     let info = ModelInfo {
         filename,
+        arch: model.cfg.architecture.gguf_name(),
+        file_type,
         stats: size::model_stats(&model),
         source: source.to_string(),
         quantize: quantize.map(|q| format!("{q:?}").to_lowercase()),
@@ -102,6 +112,16 @@ pub fn load(
         load_peak_rss_bytes,
     };
     Ok(BenchModel { model, info })
+}
+
+/// The `general.file_type` of the GGUF at `path`, when it records one.
+fn file_type(path: &Path) -> Option<u32> {
+    let file = GgufFile::open_any(path).ok()?;
+    match file.content.metadata.get("general.file_type")? {
+        Value::U32(t) => Some(*t),
+        Value::I32(t) => u32::try_from(*t).ok(),
+        _ => None,
+    }
 }
 
 /// The tests `-p` and `-n` ask for, prompt tests first (zero lengths are

@@ -13,6 +13,11 @@ use super::size::ModelStats;
 pub struct ModelInfo {
     /// The file or folder (or `random:CONFIG`).
     pub filename: String,
+    /// Its architecture as a GGUF names it (`llama`, `qwen2`, ...), which
+    /// starts the `model_type` label as llama-bench's does.
+    pub arch: &'static str,
+    /// A GGUF's `general.file_type` (llama.cpp's `LLAMA_FTYPE`), when it has one.
+    pub file_type: Option<u32>,
     /// Size figures.
     pub stats: ModelStats,
     /// `safetensors`, `gguf` or `random`.
@@ -38,7 +43,8 @@ pub struct ModelInfo {
 pub struct Record {
     /// The model file or folder.
     pub model_filename: String,
-    /// `llama 135M Q4_1` (size class and the most frequent linear-map format).
+    /// `llama 135M Q4_K - Medium`: size class and llama.cpp's name of the
+    /// GGUF's file type, or the most frequent linear-map format without one.
     pub model_type: String,
     /// Bytes of weights as held in memory.
     pub model_size: u64,
@@ -118,9 +124,15 @@ impl Record {
         Record {
             model_filename: info.filename.clone(),
             model_type: format!(
-                "llama {} {}",
+                "{} {} {}",
+                info.arch,
                 params_label(s.n_params),
-                s.format.split('+').next().unwrap_or_default()
+                info.file_type.and_then(file_type_name).unwrap_or_else(|| s
+                    .format
+                    .split('+')
+                    .next()
+                    .unwrap_or_default()
+                    .into())
             ),
             model_size: s.size_bytes,
             model_n_params: s.n_params,
@@ -151,6 +163,38 @@ impl Record {
             mem_read_gb_per_s: None,
         }
     }
+}
+
+/// llama.cpp's name of a `general.file_type` (its `llama_model_ftype_name`),
+/// for the file types normscope runs.
+pub fn file_type_name(ftype: u32) -> Option<String> {
+    /// The flag llama.cpp sets on a file type it guessed from the tensors.
+    const GUESSED: u32 = 1024;
+    if ftype & GUESSED != 0 {
+        return file_type_name(ftype & !GUESSED).map(|n| format!("{n} (guessed)"));
+    }
+    let name = match ftype {
+        0 => "all F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K - Medium",
+        11 => "Q3_K - Small",
+        12 => "Q3_K - Medium",
+        13 => "Q3_K - Large",
+        14 => "Q4_K - Small",
+        15 => "Q4_K - Medium",
+        16 => "Q5_K - Small",
+        17 => "Q5_K - Medium",
+        18 => "Q6_K",
+        21 => "Q2_K - Small",
+        32 => "BF16",
+        _ => return None,
+    };
+    Some(name.to_string())
 }
 
 /// Mean and sample standard deviation (0 for fewer than two values).

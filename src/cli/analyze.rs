@@ -10,15 +10,15 @@ use normscope::analysis::plot::{render_svg, Series};
 use normscope::analysis::table::{render_csv, render_table, View};
 use normscope::analysis::{analyze, AnalyzeOptions, Figures};
 use normscope::generate;
-use normscope::output::write_atomic;
+use normscope::output::{check_output, write_atomic, OutputKind};
 use serde::Serialize;
 
 use super::text::{read_utf8, token_ids, window_len};
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// A Hugging Face folder, a .gguf file, or a hub repo id `owner/name` (default: SmolLM2-135M-Instruct, fetched on first use); repeat to compare several models.
+    /// A Hugging Face folder, a .gguf file, a hub repo id `owner/name`, or a name `fetch` knows (smollm2-135m, gemma3-270m; fetched on first use) (default: SmolLM2-135M-Instruct); repeat to compare several models.
     #[arg(long)]
     pub model: Vec<String>,
     #[command(flatten)]
@@ -78,14 +78,22 @@ struct ModelAnalysis {
 }
 
 pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
+    let outputs = [
+        ("csv", &args.csv),
+        ("plot", &args.plot),
+        ("report", &args.report),
+    ];
+    for (setting, path) in outputs {
+        if let Some(path) = path {
+            check_output(setting, path, OutputKind::File, args.force)?;
+        }
+    }
     let (text, source) = match (&args.prompt, &args.file) {
-        (Some(p), _) => (p.clone(), "a prompt".to_string()),
+        (Some(p), _) => (p.clone(), quoted(p)),
+        (None, Some(f)) if f.as_os_str() == "-" => (read_utf8(f)?, "standard input".into()),
         (None, Some(f)) => (read_utf8(f)?, f.display().to_string()),
         (None, None) => anyhow::bail!("nothing to analyse: pass PROMPT or --file"),
     };
-    for out in [&args.csv, &args.plot, &args.report].into_iter().flatten() {
-        normscope::output::check_writable(out, args.force)?;
-    }
     let specs: Vec<Option<&str>> = if args.model.is_empty() {
         vec![None]
     } else {
@@ -116,7 +124,7 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
         let figures = analyze(&mut lm.model, &wins, &opts, &decode, &mut || task.inc(1))?;
         drop(task);
         results.push(ModelAnalysis {
-            model: lm.path.display().to_string(),
+            model: super::model_label(spec, &lm.path),
             format: lm.format,
             source: source.clone(),
             ctx,
@@ -125,22 +133,32 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
             figures,
         });
     }
-    write_outputs(&args, &results, &source)?;
-    if common.json {
-        return match results.as_slice() {
+    // A failed write still shows the figures, then fails the command.
+    let written = write_outputs(&args, &results, &source);
+    let printed = if common.json {
+        match results.as_slice() {
             [one] => print_json(one),
             many => print_json(&serde_json::json!({ "models": many })),
-        };
-    }
+        }
+    } else {
+        print_table(&args, &results)
+    };
+    written.and(printed)
+}
+
+/// The table of each model, its header line and its findings, on stdout.
+fn print_table(args: &AnalyzeArgs, results: &[ModelAnalysis]) -> anyhow::Result<()> {
     let view = if args.include_pos0 {
         View::All
     } else {
         View::Excl0
     };
-    for r in &results {
-        println!(
-            "{} ({} tokens, {} window(s); means over {})",
+    let mut text = String::new();
+    for r in results {
+        text += &format!(
+            "{} ({} placement; {} tokens, {} window(s); means over {})\n",
             r.model,
+            r.figures.placement,
             r.figures.tokens,
             r.figures.windows,
             if args.include_pos0 {
@@ -150,14 +168,14 @@ pub fn run(common: &Common, args: AnalyzeArgs) -> anyhow::Result<()> {
             }
         );
         if let Some(p) = r.figures.perplexity {
-            println!("perplexity {p:.4}");
+            text += &format!("perplexity {p:.4}\n");
         }
-        print!("{}", render_table(&r.figures, view));
+        text += &render_table(&r.figures, view);
         for f in findings(&r.figures) {
-            println!("- {f}");
+            text += &format!("- {f}\n");
         }
     }
-    Ok(())
+    Ok(out::print(&text)?)
 }
 
 fn write_outputs(
@@ -186,7 +204,7 @@ fn write_outputs(
             figures: &r.figures,
         })
         .collect();
-    let svg = render_svg(&series)?;
+    let svg = render_svg(&series, source)?;
     if let Some(path) = &args.plot {
         write_atomic(path, svg.as_bytes(), args.force)?;
     }
@@ -215,4 +233,13 @@ fn write_outputs(
         write_atomic(path, html.as_bytes(), args.force)?;
     }
     Ok(())
+}
+
+/// A prompt as titles and `source` name it: quoted, cut after 60 characters.
+fn quoted(prompt: &str) -> String {
+    const MAX: usize = 60;
+    match prompt.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}", format!("{}…", &prompt[..cut])),
+        None => format!("{prompt:?}"),
+    }
 }

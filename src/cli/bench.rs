@@ -7,7 +7,7 @@ use normscope::bench::{self, memory, Weights};
 use normscope::model::quantize::parse_isq;
 use normscope::weights::fetch;
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 /// Bytes the `--mem-bw` probe reads: far larger than any CPU cache.
 const PROBE_BYTES: usize = 1 << 30;
@@ -21,7 +21,7 @@ struct Output<'a> {
 /// `normscope bench`'s own flags (llama-bench's `-p`, `-n`, `-r`).
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// GGUF files, Hugging Face folders or hub repo ids `owner/name`, repeated or comma-separated: one table, a row per file per test (default: the default model's GGUF).
+    /// GGUF files, Hugging Face folders, hub repo ids `owner/name` or names `fetch` knows (their GGUF), repeated or comma-separated: one table, a row per file per test (default: the default model's GGUF).
     #[arg(long, value_delimiter = ',')]
     pub model: Vec<String>,
     #[command(flatten)]
@@ -59,16 +59,26 @@ pub struct BenchArgs {
 /// Loads the model, runs the tests and prints the table (or, with `--json`, the records).
 pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
     // A speed benchmark defaults to the default model's GGUF (Q4_1), not its float32 folder.
+    // So is a name `fetch` knows.
     let default_gguf = match (&args.random_init, args.model.is_empty()) {
-        (None, true) => Some(fetch::fetch_default()?.gguf.to_string_lossy().into_owned()),
+        (None, true) => Some(super::shown_path(&fetch::fetch_default()?.gguf)),
         _ => None,
     };
-    let specs: Vec<&str> = args
+    let given = args
         .model
+        .iter()
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            Ok(match super::known_model(m)? {
+                Some(f) => super::shown_path(&f.gguf),
+                None => m.clone(),
+            })
+        })
+        .collect::<normscope::Result<Vec<String>>>()?;
+    let specs: Vec<&str> = given
         .iter()
         .map(String::as_str)
         .chain(default_gguf.as_deref())
-        .filter(|m| !m.is_empty())
         .collect();
     let weights: Vec<Weights> = match (&args.random_init, specs.as_slice()) {
         (Some(cfg), []) => vec![Weights::Random(cfg)],
@@ -86,7 +96,10 @@ pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
         let bm = bench::load(w, &device, dtype, quantize, args.runtime.weight_check())?;
         n_threads = bm.info.n_threads;
         records.extend(bench::run(&bm, &tests, args.repetitions, &mut |r| {
-            eprintln!("{}: {:.2} ± {:.2} t/s", r.test, r.avg_ts, r.stddev_ts);
+            out::eprintln(format_args!(
+                "{}: {:.2} ± {:.2} t/s",
+                r.test, r.avg_ts, r.stddev_ts
+            ));
         })?);
     }
     if args.mem_bw {
@@ -99,7 +112,6 @@ pub fn run(common: &Common, args: BenchArgs) -> anyhow::Result<()> {
         return print_json(&Output { records: &records });
     }
     // Which file was measured, just above the table (stdout stays the table).
-    eprint!("{}", bench::report::model_lines(&records));
-    print!("{}", bench::report::markdown(&records));
-    Ok(())
+    out::eprintln(bench::report::model_lines(&records).trim_end());
+    Ok(out::print(&bench::report::markdown(&records))?)
 }

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use normscope::output::write_atomic;
+use normscope::output::{check_output, write_atomic, OutputKind};
 use normscope::variants::compare::{render_table, summarize};
 use normscope::variants::report::render_html;
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -23,6 +23,9 @@ pub struct CompareArgs {
 }
 
 pub fn run(common: &Common, args: CompareArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.report {
+        check_output("report", path, OutputKind::File, args.force)?;
+    }
     let runs = args
         .runs
         .iter()
@@ -35,6 +38,5 @@ pub fn run(common: &Common, args: CompareArgs) -> anyhow::Result<()> {
     if common.json {
         return print_json(&serde_json::json!({ "runs": runs, "report": args.report }));
     }
-    print!("{}", render_table(&runs));
-    Ok(())
+    Ok(out::print(&render_table(&runs))?)
 }

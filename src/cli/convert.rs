@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 use normscope::device::parse_dtype;
+use normscope::output::{check_output, OutputKind};
 use normscope::weights::gguf::GgufFile;
 use normscope::weights::{check, convert};
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -29,6 +30,7 @@ pub struct ConvertArgs {
 
 pub fn run(common: &Common, args: ConvertArgs) -> anyhow::Result<()> {
     let dtype = parse_dtype(&args.dtype)?;
+    check_output("out", &args.out, OutputKind::Folder, args.force)?;
     let started = std::time::Instant::now();
     let gguf = GgufFile::open(&args.input)?;
     check::scan_gguf(
@@ -47,7 +49,7 @@ pub fn run(common: &Common, args: ConvertArgs) -> anyhow::Result<()> {
             "input": args.input, "out": args.out, "dtype": convert::dtype_name(dtype)?, "seconds": secs,
         }))
     } else {
-        eprintln!("wrote {} in {secs:.1}s", args.out.display());
+        out::eprintln(format_args!("wrote {} in {secs:.1}s", args.out.display()));
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use clap::Args;
 use normscope::weights::fetch;
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 /// `normscope fetch`'s arguments.
 #[derive(Debug, Args)]
@@ -18,7 +18,7 @@ pub fn run(common: &Common, args: FetchArgs) -> anyhow::Result<()> {
     let model = fetch::known(&args.name)?;
     let paths = fetch::fetch(&model)?;
     if let Some(notice) = model.notice {
-        eprintln!("note: {notice}");
+        out::eprintln(format_args!("note: {notice}"));
     }
     if common.json {
         print_json(&serde_json::json!({
@@ -26,7 +26,10 @@ pub fn run(common: &Common, args: FetchArgs) -> anyhow::Result<()> {
             "sha256": model.sha256, "notice": model.notice,
         }))
     } else {
-        println!("{}\n{}", paths.gguf.display(), paths.folder.display());
-        Ok(())
+        Ok(out::println(format_args!(
+            "{}\n{}",
+            paths.gguf.display(),
+            paths.folder.display()
+        ))?)
     }
 }

@@ -1,18 +1,21 @@
 //! `normscope finetune --variant pre|post|deepnorm|lnscale --data F --out RUN`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::builder::PossibleValuesParser;
 use clap::Args;
+use normscope::analysis::chart::readable;
 use normscope::model::placement::PLACEMENT_NAMES;
+use normscope::output::{check_output, OutputKind};
 use normscope::variants::metrics::{EvalRecord, StepRecord};
 use normscope::variants::{finetune, Progress, RunInfo, Start, TrainSettings};
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
-    /// The checkpoint to start from: a Hugging Face folder, a .gguf file, or a hub repo id `owner/name` (default: SmolLM2-135M-Instruct).
+    /// The checkpoint to start from: a Hugging Face folder, a .gguf file, a hub repo id `owner/name`, or a name `fetch` knows (smollm2-135m, gemma3-270m) (default: SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<String>,
     /// cpu, cuda, cuda:N or metal.
@@ -80,38 +83,86 @@ pub struct FinetuneArgs {
     pub force: bool,
 }
 
-/// A progress bar with the loss and tokens/sec.
-struct Bar {
-    bar: indicatif::ProgressBar,
+/// What fine-tuning shows as it goes: a bar with the loss and tokens/sec on
+/// a terminal; with `--progress` on a redirected stderr, one plain line per
+/// step and per evaluation; else nothing. It keeps the totals the closing
+/// line reports either way.
+struct Tracker {
+    view: View,
+    steps: usize,
     tokens: usize,
     seconds: f64,
     last_eval: String,
 }
 
-impl Progress for Bar {
+/// How a [`Tracker`] shows progress.
+enum View {
+    Bar(indicatif::ProgressBar),
+    Lines,
+    Quiet,
+}
+
+impl Tracker {
+    fn new(view: View) -> Self {
+        Self {
+            view,
+            steps: 0,
+            tokens: 0,
+            seconds: 0.0,
+            last_eval: String::new(),
+        }
+    }
+}
+
+impl Progress for Tracker {
     fn started(&mut self, info: &RunInfo, first_step: usize) {
-        self.bar.set_length(info.settings.steps as u64);
-        self.bar.set_position(first_step as u64 - 1);
-        self.bar.reset_eta();
+        self.steps = info.settings.steps;
+        if let View::Bar(bar) = &self.view {
+            bar.set_length(info.settings.steps as u64);
+            bar.set_position(first_step as u64 - 1);
+            bar.reset_eta();
+        }
     }
 
     fn step(&mut self, r: &StepRecord) -> bool {
         self.tokens += r.tokens;
         self.seconds += r.seconds;
-        self.bar.set_message(format!(
-            "loss {:.4} | {:.0} tok/s | {}",
-            r.loss,
-            self.tokens as f64 / self.seconds,
-            self.last_eval
-        ));
-        self.bar.set_position(r.step as u64);
+        match &self.view {
+            View::Bar(bar) => {
+                bar.set_message(format!(
+                    "loss {:.4} | {:.0} tok/s | {}",
+                    r.loss,
+                    self.tokens as f64 / self.seconds,
+                    self.last_eval
+                ));
+                bar.set_position(r.step as u64);
+            }
+            View::Lines => out::eprintln(format_args!(
+                "step {}/{}: loss {:.4}, lr {:.2e}, {:.0} tokens/s",
+                r.step,
+                self.steps,
+                r.loss,
+                r.lr,
+                r.tokens as f64 / r.seconds.max(1e-9)
+            )),
+            View::Quiet => {}
+        }
         true
     }
 
     fn eval(&mut self, r: &EvalRecord) {
         self.last_eval = format!("held-out loss {:.4} at step {}", r.heldout_loss, r.step);
-        self.bar
-            .println(format!("step {:>5}: {}", r.step, self.last_eval));
+        let line = format!(
+            "step {}: held-out loss {:.4}, perplexity {}",
+            r.step,
+            r.heldout_loss,
+            readable(r.heldout_ppl)
+        );
+        match &self.view {
+            View::Bar(bar) => bar.println(line),
+            View::Lines => out::eprintln(line),
+            View::Quiet => {}
+        }
     }
 }
 
@@ -120,8 +171,9 @@ pub fn run(common: &Common, args: FinetuneArgs) -> anyhow::Result<()> {
     let start = if args.resume {
         Start::Resume(args.steps)
     } else {
+        check_output("out", &args.out, OutputKind::Folder, args.force)?;
         let settings = TrainSettings {
-            model: args.model.clone(),
+            model: super::loader_spec(args.model.as_deref())?,
             variant: args
                 .variant
                 .clone()
@@ -144,21 +196,26 @@ pub fn run(common: &Common, args: FinetuneArgs) -> anyhow::Result<()> {
         };
         Start::Fresh(settings, args.force)
     };
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template(
-            "finetune {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
+    let view = if std::io::stderr().is_terminal() {
+        View::Bar(
+            indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "finetune {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
+                )
+                .expect("progress template is valid"),
+            ),
         )
-        .expect("progress template is valid"),
-    );
-    let mut progress = Bar {
-        bar,
-        tokens: 0,
-        seconds: 0.0,
-        last_eval: String::new(),
+    } else if common.progress {
+        View::Lines
+    } else {
+        View::Quiet
     };
+    let mut progress = Tracker::new(view);
     let started = std::time::Instant::now();
     let info = finetune(&args.out, start, &device, &mut progress)?;
-    progress.bar.finish_and_clear();
+    if let View::Bar(bar) = &progress.view {
+        bar.finish_and_clear();
+    }
     let secs = started.elapsed().as_secs_f64();
     let per_step = if progress.tokens > 0 {
         progress.seconds / (progress.tokens / (info.settings.batch * info.settings.seq_len)) as f64
@@ -174,11 +231,11 @@ pub fn run(common: &Common, args: FinetuneArgs) -> anyhow::Result<()> {
             "last_eval": progress.last_eval,
         }));
     }
-    eprintln!(
+    out::eprintln(format_args!(
         "finished {} ({} steps, {per_step:.2} s/step, {secs:.0}s in all); checkpoint {}",
         args.out.display(),
         info.settings.steps,
         checkpoint.display()
-    );
+    ));
     Ok(())
 }

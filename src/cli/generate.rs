@@ -1,13 +1,13 @@
 //! `normscope generate [PROMPT]`.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
-use normscope::generate::{self, chat, SamplingConfig};
+use normscope::generate::{self, chat, SamplingConfig, StopReason};
 
-use super::{print_json, Common};
+use super::text::read_utf8;
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -15,7 +15,7 @@ pub struct GenerateArgs {
     pub model: super::ModelArgs,
     /// The prompt (or use --prompt-file).
     pub prompt: Option<String>,
-    /// Read the prompt from a UTF-8 file.
+    /// Read the prompt from a UTF-8 file (`-`: standard input, less its final newline).
     #[arg(long, conflicts_with = "prompt")]
     pub prompt_file: Option<PathBuf>,
     /// Apply the model's chat template (the prompt is the user's message).
@@ -51,14 +51,16 @@ pub struct GenerateArgs {
 }
 
 pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
+    let stdin = Path::new("-");
     let prompt = match (&args.prompt, &args.prompt_file) {
         (Some(p), _) => p.clone(),
-        (None, Some(f)) => {
-            let bytes = std::fs::read(f).with_context(|| format!("{}", f.display()))?;
-            String::from_utf8(bytes)
-                .map_err(|_| anyhow::anyhow!("{}: the prompt file is not UTF-8", f.display()))?
-        }
-        (None, None) => anyhow::bail!("no prompt: pass PROMPT or --prompt-file"),
+        (None, Some(f)) if f == stdin => without_final_newline(read_utf8(stdin)?),
+        (None, Some(f)) => read_utf8(f)?,
+        // `echo ... | normscope generate`
+        (None, None) if !std::io::stdin().is_terminal() => without_final_newline(read_utf8(stdin)?),
+        (None, None) => anyhow::bail!(
+            "no prompt: pass PROMPT or --prompt-file (`-` reads standard input), or pipe it in"
+        ),
     };
     if prompt.is_empty() {
         anyhow::bail!("the prompt is empty");
@@ -100,32 +102,49 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
         generate::encode(&lm, &text)?
     };
     let json = common.json;
-    let mut stdout = std::io::stdout();
     let mut on_text = |piece: &str| -> normscope::Result<()> {
         if !json {
-            stdout
-                .write_all(piece.as_bytes())
-                .and_then(|_| stdout.flush())
-                .map_err(|e| normscope::Error::io("<stdout>", e))?;
+            out::print(piece)?;
         }
         Ok(())
     };
     let gen = generate::generate(&lm, &ids, args.max_tokens, &sampling, &mut on_text)?;
+    if !json {
+        // The text ends its line before anything goes to stderr.
+        out::print("\n")?;
+    }
+    if gen.stop_reason == StopReason::Context {
+        out::eprintln(format_args!(
+            "stopped: the context of {} tokens is full",
+            lm.model.cfg.max_position_embeddings
+        ));
+    }
     if json {
         return print_json(&serde_json::json!({
-            "model": lm.path, "format": lm.format, "prompt": text,
+            "model": super::model_label(args.model.model.as_deref(), &lm.path),
+            "format": lm.format, "prompt": text,
             "prompt_ids": gen.prompt_ids, "generated_ids": gen.generated_ids,
-            "text": gen.text, "stopped_at_eos": gen.stopped_at_eos,
+            "text": gen.text, "stopped_at_eos": gen.stopped_at_eos, "stop_reason": gen.stop_reason,
             "sampling": sampling, "skip_layers": lm.model.skipped_layers(),
             "timings": gen.timings,
         }));
     }
-    println!();
     let t = &gen.timings;
-    eprintln!(
+    out::eprintln(format_args!(
         "prompt: {} tokens at {:.1} t/s | generated: {} tokens at {:.1} t/s | first token after {:.0} ms",
         t.prompt_tokens, t.prompt_tokens_per_sec, t.generated_tokens,
         t.generation_tokens_per_sec, t.time_to_first_token_s * 1e3
-    );
+    ));
     Ok(())
+}
+
+/// Text read from standard input, less the newline that ends it (`echo`'s).
+fn without_final_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
 }

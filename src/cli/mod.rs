@@ -7,23 +7,26 @@ mod convert;
 mod fetch;
 mod finetune;
 mod generate;
+pub mod out;
 mod perplexity;
 mod quantize;
 mod reporter;
 mod text;
 mod variant;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
+use std::path::Path;
 
 use candle_core::{DType, Device};
 use clap::{Args, Parser, Subcommand};
 use normscope::device::{compute_dtype, parse_device, parse_dtype};
 use normscope::model::LoadOptions;
+use normscope::weights::fetch as fetched;
 use normscope::weights::{self, LoadedModel};
 
 /// Inference runtime and laboratory for pretrained LLaMA-style models.
 #[derive(Debug, Parser)]
-#[command(name = "normscope", version, about)]
+#[command(name = "normscope", version, about, arg_required_else_help = true)]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
@@ -69,7 +72,7 @@ pub struct Runtime {
 /// The model a one-model command loads, and how it runs it.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// A Hugging Face folder, a .gguf file, or a hub repo id `owner/name` (default: SmolLM2-135M-Instruct, fetched on first use).
+    /// A Hugging Face folder, a .gguf file, a hub repo id `owner/name`, or a name `fetch` knows (smollm2-135m, gemma3-270m; fetched on first use) (default: SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<String>,
     #[command(flatten)]
@@ -87,7 +90,7 @@ fn parse_threads(s: &str) -> Result<usize, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Bring the default model into models/ (GGUF and converted float32 folder), verified by sha256.
+    /// Bring a known model (smollm2-135m, the default, or gemma3-270m) into models/ (GGUF and converted float32 folder), verified by sha256.
     Fetch(fetch::FetchArgs),
     /// Convert a GGUF file into a Hugging Face folder.
     Convert(convert::ConvertArgs),
@@ -194,7 +197,7 @@ impl Runtime {
         let requested = parse_dtype(&self.dtype)?;
         let dtype = compute_dtype(requested, &device);
         if dtype != requested {
-            eprintln!("note: bf16 matmul is not available on CPU; computing in f32");
+            out::eprintln("note: bf16 matmul is not available on CPU; computing in f32");
         }
         Ok((device, dtype))
     }
@@ -225,7 +228,8 @@ impl Runtime {
             training,
             ..LoadOptions::inference(dtype, &device)
         };
-        let lm = weights::load_with(spec, &opts, self.weight_check())?;
+        let spec = loader_spec(spec)?;
+        let lm = weights::load_with(spec.as_deref(), &opts, self.weight_check())?;
         tracing::info!(
             "loaded {} in {:.2}s",
             lm.path.display(),
@@ -247,12 +251,55 @@ impl ModelArgs {
     }
 }
 
+/// The fetched files of the model `fetch` calls `spec` (`smollm2-135m`,
+/// `gemma3-270m`), when `spec` is one of those names and no file or folder
+/// has it; fetched on first use, as the default model is.
+pub fn known_model(spec: &str) -> normscope::Result<Option<fetched::FetchedModel>> {
+    if Path::new(spec).exists() {
+        return Ok(None);
+    }
+    let Ok(model) = fetched::known(spec) else {
+        return Ok(None);
+    };
+    if let Some(notice) = model.notice {
+        out::eprintln(format_args!("note: {notice}"));
+    }
+    fetched::fetch(&model).map(Some)
+}
+
+/// The `--model` the loader is given: a name `fetch` knows becomes the
+/// folder it fetches.
+pub fn loader_spec(spec: Option<&str>) -> normscope::Result<Option<String>> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    Ok(Some(match known_model(spec)? {
+        Some(f) => f.folder.to_string_lossy().into_owned(),
+        None => spec.to_string(),
+    }))
+}
+
+/// How a loaded model is named to the user: its `--model` as given, or,
+/// for the default model, its path as [`shown_path`] shows it.
+pub fn model_label(spec: Option<&str>, path: &Path) -> String {
+    spec.map_or_else(|| shown_path(path), str::to_string)
+}
+
+/// `path` relative to the current folder when it is inside it, else as it is.
+pub fn shown_path(path: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    path.strip_prefix(&cwd)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 /// Prints `value` as the one JSON object on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    Ok(())
+    // Serialized first, so that a failed write is an I/O error of stdout's
+    // (which `main` recognizes) rather than one hidden inside serde_json's.
+    let text = serde_json::to_string_pretty(value)?;
+    Ok(out::println(text)?)
 }
 
 /// This process's command line, shell-quoted so that pasting it reruns the command.
@@ -269,10 +316,10 @@ pub const INTERRUPTED_EXIT: i32 = 130;
 pub fn install_interrupt_handler() {
     let handler = || {
         match normscope::output::remove_partial_outputs() {
-            0 => eprintln!("error: interrupted"),
-            n => eprintln!(
+            0 => out::eprintln("error: interrupted"),
+            n => out::eprintln(format_args!(
                 "error: interrupted; removed {n} partial output(s), previous outputs are untouched"
-            ),
+            )),
         }
         std::process::exit(INTERRUPTED_EXIT);
     };
@@ -309,9 +356,15 @@ pub fn parse_error_line(e: &clap::Error, argv: &[String]) -> String {
     let text = e.to_string();
     // clap's first line names the problem; the usage block would make it
     // many. A first line ending in ':' lists its subjects on the indented
-    // lines below it (the missing arguments): those join it.
+    // lines below it (the missing arguments): those join it. A value outside
+    // a flag's possible values is followed by them.
     let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
     let first = lines.next().unwrap_or("bad arguments");
+    if e.kind() == ErrorKind::InvalidValue {
+        if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+            return format!("{first}; possible values: {}", valid.join(", "));
+        }
+    }
     if !first.ends_with(':') {
         return first.to_string();
     }

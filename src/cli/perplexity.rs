@@ -7,7 +7,7 @@ use normscope::analysis::perplexity::{evaluate, llama_cpp_chunks, windows};
 use normscope::generate;
 
 use super::text::{read_utf8, token_ids, window_len};
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct PerplexityArgs {
@@ -62,7 +62,8 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
         .expect("every window predicts at least one token");
     if common.json {
         return print_json(&serde_json::json!({
-            "model": lm.path, "format": lm.format, "file": args.file, "ctx": ctx,
+            "model": super::model_label(args.model.model.as_deref(), &lm.path),
+            "format": lm.format, "file": args.file, "ctx": ctx,
             "tokens": wins.iter().map(Vec::len).sum::<usize>(), "windows": wins.len(),
             "predicted_tokens": nll.count, "mean_nll": nll.sum / nll.count as f64,
             "perplexity": ppl, "skip_layers": lm.model.skipped_layers(),
@@ -70,11 +71,11 @@ pub fn run(common: &Common, args: PerplexityArgs) -> anyhow::Result<()> {
             "seconds": secs, "tokens_per_sec": nll.count as f64 / secs,
         }));
     }
-    println!(
+    out::println(format_args!(
         "perplexity {ppl:.4} over {} predicted tokens in {} windows of up to {} tokens",
         nll.count,
         wins.len(),
         ctx
-    );
+    ))?;
     Ok(())
 }

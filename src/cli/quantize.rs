@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use normscope::output::{check_output, OutputKind};
 use normscope::quantize::{self, Target};
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct QuantizeArgs {
@@ -28,6 +29,7 @@ pub struct QuantizeArgs {
 
 pub fn run(common: &Common, args: QuantizeArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.kind).map_err(normscope::Error::usage)?;
+    check_output("out", &args.out, OutputKind::File, args.force)?;
     let task = std::cell::RefCell::new(None::<normscope::progress::Task>);
     let report = |done: usize, total: usize, _name: &str| {
         let mut task = task.borrow_mut();
@@ -47,7 +49,7 @@ pub fn run(common: &Common, args: QuantizeArgs) -> anyhow::Result<()> {
         return print_json(&s);
     }
     let counts: Vec<String> = s.tensors.iter().map(|(t, n)| format!("{n} {t}")).collect();
-    eprintln!(
+    out::eprintln(format_args!(
         "wrote {} ({}, {:.1} MB from {:.1} MB; tensors: {}) in {:.1}s",
         s.output.display(),
         s.target,
@@ -55,6 +57,6 @@ pub fn run(common: &Common, args: QuantizeArgs) -> anyhow::Result<()> {
         s.input_bytes as f64 / 1e6,
         counts.join(", "),
         s.seconds
-    );
+    ));
     Ok(())
 }

@@ -1,17 +1,27 @@
-//! Reading the text a command works on: a prompt argument or a UTF-8 file,
-//! tokenized without special tokens (windows add the model's BOS themselves).
+//! Reading the text a command works on: a prompt argument or a UTF-8 file
+//! (`-` for standard input), tokenized without special tokens (windows add
+//! the model's BOS themselves).
 
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
 use normscope::generate;
 use normscope::weights::LoadedModel;
 
-/// The contents of a UTF-8 text file, or an error naming it.
+/// The contents of a UTF-8 text file (`-`: standard input), or an error naming it.
 pub fn read_utf8(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-    String::from_utf8(bytes)
-        .map_err(|_| anyhow::anyhow!("{}: the file is not UTF-8 text", path.display()))
+    let (bytes, name) = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("standard input")?;
+        (bytes, "standard input".to_string())
+    } else {
+        let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+        (bytes, path.display().to_string())
+    };
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{name}: the text is not UTF-8"))
 }
 
 /// Token ids of `text`, at most `limit` of them.

@@ -8,11 +8,12 @@ use clap::Args;
 use normscope::device::parse_dtype;
 use normscope::model::placement::{PlacementFields, PLACEMENT_NAMES};
 use normscope::model::Placement;
+use normscope::output::{check_output, OutputKind};
 use normscope::variants::checkpoint::write_variant;
 use normscope::variants::heldout::heldout_loss;
 use normscope::weights;
 
-use super::{print_json, Common};
+use super::{out, print_json, Common};
 
 #[derive(Debug, Args)]
 pub struct VariantArgs {
@@ -68,6 +69,7 @@ fn heldout(out: &Path, source: &Path, data: &Path) -> anyhow::Result<Heldout> {
 }
 
 pub fn run(common: &Common, args: VariantArgs) -> anyhow::Result<()> {
+    check_output("out", &args.out, OutputKind::Folder, args.force)?;
     let started = std::time::Instant::now();
     let lm = args.model.load_dense_model()?;
     let n = lm.model.cfg.num_layers;
@@ -90,22 +92,23 @@ pub fn run(common: &Common, args: VariantArgs) -> anyhow::Result<()> {
     write_variant(&lm.model, &lm.path, target, &args.out, dtype, args.force)?;
     let secs = started.elapsed().as_secs_f64();
     let source = lm.path.clone();
+    let shown = super::model_label(args.model.model.as_deref(), &source);
     drop(lm);
     let scored = heldout(&args.out, &source, &args.data);
     let (alpha, beta) = (target.residual_alpha().unwrap_or(1.0), target.beta());
     if common.json {
         return print_json(&serde_json::json!({
-            "source": source, "out": args.out, "kind": target.name(), "alpha": alpha, "beta": beta,
+            "source": shown, "out": args.out, "kind": target.name(), "alpha": alpha, "beta": beta,
             "num_layers": n, "seconds": secs,
             "heldout": scored.as_ref().ok(), "heldout_data": args.data,
         }));
     }
-    eprintln!(
+    out::eprintln(format_args!(
         "wrote {} ({} of {}, alpha {alpha:.4}, beta {beta:.4}) in {secs:.1}s",
         args.out.display(),
         target.name(),
-        source.display()
-    );
+        shown
+    ));
     let figures = match &scored {
         Ok(h) => format!(
             "held-out loss {:.2} nats/token before fine-tuning (the source: {:.2}), over {} tokens of {}",
@@ -116,9 +119,9 @@ pub fn run(common: &Common, args: VariantArgs) -> anyhow::Result<()> {
         ),
         Err(e) => format!("no held-out loss: {}", super::one_line(e)),
     };
-    eprintln!(
+    out::eprintln(format_args!(
         "note: a {} variant generates nonsense until fine-tuned; {figures}",
         target.name()
-    );
+    ));
     Ok(())
 }

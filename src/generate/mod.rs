@@ -33,6 +33,19 @@ pub struct Timings {
     pub total_s: f64,
 }
 
+/// Why a generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model produced an end-of-sequence token.
+    Eos,
+    /// As many tokens as were asked for.
+    MaxTokens,
+    /// The model's context is full: the prompt and the tokens generated
+    /// take every position.
+    Context,
+}
+
 /// The result of one generation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Generation {
@@ -44,6 +57,8 @@ pub struct Generation {
     pub text: String,
     /// True when an EOS token ended generation.
     pub stopped_at_eos: bool,
+    /// Why generation stopped.
+    pub stop_reason: StopReason,
     /// Timing figures.
     pub timings: Timings,
 }
@@ -123,7 +138,7 @@ pub fn generate(
             prompt_ids.len()
         )));
     }
-    let max_tokens = max_tokens.min(ctx - prompt_ids.len());
+    let room = ctx - prompt_ids.len();
     let device = lm.model.device();
     let mut processor = sampling.processor();
     let mut cache = lm.model.new_cache();
@@ -137,7 +152,7 @@ pub fn generate(
     let mut input = None;
     let mut prefill_s = 0.0;
     let mut first_token_s = 0.0;
-    for step in 0..max_tokens {
+    for step in 0..max_tokens.min(room) {
         let logits = match &input {
             None => prefill(&lm.model, prompt_ids, &mut cache, PREFILL_CHUNK)?,
             Some(input) => lm.model.forward_last(input, Some(&mut cache))?,
@@ -173,6 +188,13 @@ pub fn generate(
         input = Some(Tensor::new(&[next], device)?.unsqueeze(0)?);
     }
     let total_s = start.elapsed().as_secs_f64();
+    let stop_reason = if stopped_at_eos {
+        StopReason::Eos
+    } else if generated.len() < max_tokens {
+        StopReason::Context
+    } else {
+        StopReason::MaxTokens
+    };
     let decode_tokens = generated.len().saturating_sub(1);
     let decode_s = total_s - first_token_s;
     Ok(Generation {
@@ -192,6 +214,7 @@ pub fn generate(
         generated_ids: generated,
         text,
         stopped_at_eos,
+        stop_reason,
     })
 }
 

@@ -1,13 +1,13 @@
-//! The comparison report: SVG plots (plotters, no fonts needed) of the loss
-//! curves and of per-block relative contribution before and after
-//! fine-tuning, in one self-contained HTML page.
+//! The comparison report: SVG plots of the loss curves and of per-block
+//! relative contribution before (dashed) and after (solid) fine-tuning, in
+//! one self-contained HTML page.
 
 use plotters::prelude::*;
 use serde::Serialize;
 
 use super::compare::RunSummary;
+use crate::analysis::chart::{self, plot_error, Axis, Dash};
 use crate::analysis::html::render_template;
-use crate::analysis::plot::plot_error;
 use crate::error::Result;
 
 /// A curve: legend, points, dashed or solid, and its colour index.
@@ -18,7 +18,8 @@ struct Curve {
     color: usize,
 }
 
-/// One panel of curves; `log` plots log10(y) with the ticks labelled in y.
+/// One panel of curves against whole-number x values (steps, blocks);
+/// `log` plots y on a log axis.
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
@@ -27,57 +28,34 @@ fn panel<DB: DrawingBackend>(
     log: bool,
     curves: &[Curve],
 ) -> Result<()> {
-    let y = |v: f64| if log { v.max(1e-12).log10() } else { v };
     let pts = curves
         .iter()
-        .flat_map(|c| c.points.iter().map(|&(x, v)| (x, y(v))))
-        .filter(|p| p.1.is_finite());
-    let (x0, x1, mut lo, mut hi) = pts.fold(
-        (f64::MAX, f64::MIN, f64::MAX, f64::MIN),
+        .flat_map(|c| c.points.iter().copied())
+        .filter(|&(x, v)| x.is_finite() && v.is_finite() && (!log || v > 0.0));
+    let (x0, x1, lo, hi) = pts.fold(
+        (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ),
         |(a, b, c, d), (x, v)| (a.min(x), b.max(x), c.min(v), d.max(v)),
     );
-    if lo >= hi {
-        (lo, hi) = (lo - 1.0, hi + 1.0);
-    }
-    let (pad, xpad) = ((hi - lo) * 0.05, ((x1 - x0) * 0.02).max(0.5));
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 16))
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(64)
-        .build_cartesian_2d((x0 - xpad)..(x1 + xpad), (lo - pad)..(hi + pad))
-        .map_err(plot_error)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&move |v| format!("{:.3}", if log { 10f64.powf(*v) } else { *v }))
-        .draw()
-        .map_err(plot_error)?;
+    let (x0, x1) = if x0 <= x1 { (x0, x1) } else { (0.0, 0.0) };
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (1.0, 1.0) };
+    let x = Axis::whole(x_desc, x0, x1, ((x1 - x0) * 0.02).max(0.5));
+    let y = if log {
+        Axis::log(y_desc, lo, hi)
+    } else {
+        Axis::linear(y_desc, lo, hi)
+    };
+    let mut chart = chart::chart(area, title, &x, &y)?;
     for c in curves {
-        let color = Palette99::pick(c.color).to_rgba();
-        let line = c.points.iter().map(|&(x, v)| (x, y(v)));
-        let drawn = if c.dashed {
-            chart.draw_series(DashedLineSeries::new(line, 6, 4, color.stroke_width(2)))
-        } else {
-            chart.draw_series(LineSeries::new(line, color.stroke_width(2)))
-        };
-        drawn
-            .map_err(plot_error)?
-            .label(c.label.clone())
-            .legend(move |(x, yy)| {
-                PathElement::new(vec![(x, yy), (x + 16, yy)], color.stroke_width(2))
-            });
+        let points: Vec<(f64, f64)> = c.points.iter().map(|&(px, v)| (px, y.coord(v))).collect();
+        let dash = if c.dashed { Dash::Dashed } else { Dash::Solid };
+        chart::line(&mut chart, &points, chart::color(c.color), dash, &c.label)?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(plot_error)?;
-    Ok(())
+    chart::legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// Training loss (a moving average over 5 steps) and held-out loss per run,
@@ -178,7 +156,7 @@ code { background: #f6f6f6; padding: 2px 4px; }
 <p>Made by <code>{{ command }}</code>.</p>
 <h2>Runs</h2>
 <table><tr><th>run</th><th>variant</th><th>alpha</th><th>beta</th><th>steps</th><th>tokens/step</th><th>train loss, first 10%</th><th>train loss, last 10%</th><th>held-out loss before</th><th>after</th><th>held-out ppl before</th><th>after</th><th>s/step</th><th>peak RSS MiB</th></tr>
-{% for r in runs %}<tr><td>{{ r.label }}</td><td>{{ r.variant }}</td><td>{{ "%.4f" | format(r.alpha) }}</td><td>{{ "%.4f" | format(r.beta) }}</td><td>{{ r.steps }}</td><td>{{ r.tokens_per_step }}</td><td>{{ "%.4f" | format(r.train_loss_first) }}</td><td>{{ "%.4f" | format(r.train_loss_last) }}</td><td>{{ "%.4f" | format(r.heldout_loss_before) }}</td><td>{{ "%.4f" | format(r.heldout_loss_after) }}</td><td>{{ "%.2f" | format(r.heldout_ppl_before) }}</td><td>{{ "%.2f" | format(r.heldout_ppl_after) }}</td><td>{{ "%.2f" | format(r.seconds_per_step) }}</td><td>{{ "%.0f" | format(r.peak_rss_mib) }}</td></tr>
+{% for r in runs %}<tr><td>{{ r.label }}</td><td>{{ r.variant }}</td><td>{{ "%.4f" | format(r.alpha) }}</td><td>{{ "%.4f" | format(r.beta) }}</td><td>{{ r.steps }}</td><td>{{ r.tokens_per_step }}</td><td>{{ "%.4f" | format(r.train_loss_first) }}</td><td>{{ "%.4f" | format(r.train_loss_last) }}</td><td>{{ "%.4f" | format(r.heldout_loss_before) }}</td><td>{{ "%.4f" | format(r.heldout_loss_after) }}</td><td>{{ r.heldout_ppl_before | readable }}</td><td>{{ r.heldout_ppl_after | readable }}</td><td>{{ "%.2f" | format(r.seconds_per_step) }}</td><td>{{ "%.0f" | format(r.peak_rss_mib) }}</td></tr>
 {% endfor %}</table>
 <h2>Plots</h2>
 <div class="plot">{{ svg | safe }}</div>

@@ -447,7 +447,9 @@ architecture_tests! {
 #[test]
 fn variants_are_made_or_refused_per_architecture() {
     let tmp = tempfile::tempdir().unwrap();
-    for arch in ["qwen2", "qwen3", "llama3", "mistral", "smollm3", "phi3", "olmo2"] {
+    for arch in [
+        "qwen2", "qwen3", "llama3", "mistral", "smollm3", "phi3", "olmo2",
+    ] {
         let out = tmp.path().join(arch);
         let r = normscope()
             .args(["variant", "--kind", "deepnorm", "--model"])
@@ -459,8 +461,15 @@ fn variants_are_made_or_refused_per_architecture() {
         let stderr = String::from_utf8_lossy(&r.stderr);
         match arch {
             "phi3" | "olmo2" => {
-                let needle = if arch == "phi3" { "fused" } else { "`reordered` (olmo2)" };
-                assert!(!r.status.success() && stderr.contains(needle), "{arch}: {stderr}");
+                let needle = if arch == "phi3" {
+                    "fused"
+                } else {
+                    "`reordered` (olmo2)"
+                };
+                assert!(
+                    !r.status.success() && stderr.contains(needle),
+                    "{arch}: {stderr}"
+                );
                 assert_eq!(stderr.trim_end().lines().count(), 1, "{arch}: {stderr}");
                 assert!(!out.exists(), "{arch}: a refused variant leaves no folder");
             }
@@ -468,10 +477,60 @@ fn variants_are_made_or_refused_per_architecture() {
                 assert!(r.status.success(), "{arch}: {stderr}");
                 let lm = load(&out);
                 assert_eq!(lm.model.cfg.placement.name(), "deepnorm");
-                assert_eq!(lm.model.cfg.architecture, load(&dir(arch).join("hf")).model.cfg.architecture);
+                assert_eq!(
+                    lm.model.cfg.architecture,
+                    load(&dir(arch).join("hf")).model.cfg.architecture
+                );
                 let ids = ids(&reference(arch)["prompt_ids"]);
                 lm.model.forward_last(&row(&ids), None).unwrap();
             }
         }
     }
+}
+
+/// The placement is named where the figures are shown: the table's header,
+/// the JSON, the report (OLMo 2's reordered norm with its before/after
+/// columns); and `bench` labels a file by its architecture, as llama-bench does.
+#[test]
+fn placement_and_architecture_are_named_in_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("olmo2.html");
+    let model = dir("olmo2").join("model-f32.gguf");
+    let out = normscope()
+        .args([
+            "analyze",
+            "--model",
+            model.to_str().unwrap(),
+            "In the beginning God created",
+        ])
+        .args(["--no-lens", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.lines().next().unwrap().contains("reordered"),
+        "{table}"
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("reordered placement") && html.contains("before post-norm"));
+    let bench = normscope()
+        .args(["bench", "--model"])
+        .arg(dir("qwen2").join("model-f32.gguf"))
+        .args(["-p", "8", "-n", "2", "-r", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        bench.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    let v: Value = serde_json::from_slice(&bench.stdout).unwrap();
+    let label = v["records"][0]["model_type"].as_str().unwrap();
+    assert!(label.starts_with("qwen2 "), "{label}");
 }

@@ -270,7 +270,14 @@ fn chat_template_renders_chatml_from_both_formats() {
 /// float32 folder) and names the file above its table.
 #[test]
 fn bench_defaults_to_the_gguf_and_names_it() {
-    let gguf = default_model().gguf.display().to_string();
+    // Named as the user would type it: relative to the current folder.
+    let cwd = std::env::current_dir().unwrap();
+    let gguf = &default_model().gguf;
+    let gguf = gguf
+        .strip_prefix(&cwd)
+        .unwrap_or(gguf)
+        .display()
+        .to_string();
     let args = ["bench", "-p", "8", "-n", "4", "-r", "1", "--threads", "1"];
     let out = normscope().args(args).arg("--json").output().unwrap();
     assert!(
