@@ -24,6 +24,11 @@ pub struct GenerateArgs {
     /// System message for --chat.
     #[arg(long, requires = "chat")]
     pub system: Option<String>,
+    /// Tool definitions for --chat: a JSON file holding the list of tools
+    /// transformers' `apply_chat_template(tools=...)` takes (for templates
+    /// that describe tools, such as Qwen's and Llama 3's).
+    #[arg(long, requires = "chat")]
+    pub tools: Option<PathBuf>,
     /// Most tokens to generate.
     #[arg(long, default_value_t = 128)]
     pub max_tokens: usize,
@@ -48,6 +53,20 @@ pub struct GenerateArgs {
     /// Run without these blocks, e.g. `20,21`.
     #[arg(long, value_delimiter = ',')]
     pub skip_layers: Vec<usize>,
+}
+
+/// The tool list in `path`: a JSON array.
+fn read_tools(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let text = read_utf8(path)?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))?;
+    if !v.is_array() {
+        anyhow::bail!(
+            "{}: --tools takes a JSON list of tool definitions",
+            path.display()
+        );
+    }
+    Ok(v)
 }
 
 pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
@@ -77,6 +96,7 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
     if args.max_tokens == 0 {
         anyhow::bail!("--max-tokens must be at least 1");
     }
+    let tools = args.tools.as_deref().map(read_tools).transpose()?;
     let mut lm = args.model.load_model()?;
     lm.model.set_skip_layers(&args.skip_layers)?;
     let text = if args.chat {
@@ -91,7 +111,7 @@ pub fn run(common: &Common, args: GenerateArgs) -> anyhow::Result<()> {
             role: "user".into(),
             content: prompt.clone(),
         });
-        chat::render(&lm.chat, &messages)?
+        chat::render_with_tools(&lm.chat, &messages, tools.as_ref())?
     } else {
         prompt.clone()
     };

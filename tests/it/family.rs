@@ -534,3 +534,50 @@ fn placement_and_architecture_are_named_in_outputs() {
     let label = v["records"][0]["model_type"].as_str().unwrap();
     assert!(label.starts_with("qwen2 "), "{label}");
 }
+
+/// `generate --chat --tools FILE` renders the tool list into the prompt as
+/// the template describes it (Qwen's `<tools>` block); a file that is not a
+/// JSON list is refused in one line.
+#[test]
+fn chat_tools_reach_the_template() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tools = tmp.path().join("tools.json");
+    let r = reference("qwen2");
+    std::fs::write(&tools, r["chat"]["tools"].to_string()).unwrap();
+    let model = dir("qwen2").join("model-f32.gguf");
+    let run = |tools: &Path| {
+        normscope()
+            .args([
+                "generate",
+                "--model",
+                model.to_str().unwrap(),
+                "--chat",
+                "Find Genesis 1:1",
+            ])
+            .arg("--tools")
+            .arg(tools)
+            .args(["--max-tokens", "1", "--temperature", "0", "--json"])
+            .output()
+            .unwrap()
+    };
+    let out = run(&tools);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let prompt = v["prompt"].as_str().unwrap();
+    assert!(
+        prompt.contains("<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_verse\""),
+        "{prompt}"
+    );
+    std::fs::write(&tools, "{}").unwrap();
+    let bad = run(&tools);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("--tools takes a JSON list"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1);
+}
