@@ -7,7 +7,7 @@ the helper program of scripts/reference_family.py, built a second time
 without its F32-cache settings.
 
 For each architecture under tests/fixtures/family/, quantizes the F32 GGUF
-(and, for byte-level BPE families, the Hugging Face folder) with
+(and the Hugging Face folder) with
 `normscope quantize` to each type, then greedy-decodes the fixture's prompt
 ids with llama.cpp (libllama through the `normscope-ref-logits` helper that
 scripts/reference_family.py builds) and with `normscope generate`, and prints
@@ -65,9 +65,7 @@ def main():
         for arch_dir in sorted(p for p in FIX.iterdir() if p.is_dir()):
             ref = json.loads((arch_dir / "ref.json").read_text())
             ids = ref["prompt_ids"]
-            inputs = [("F32 GGUF", arch_dir / "model-f32.gguf")]
-            if "SentencePiece" not in ref["tokenizer"]["kind"]:
-                inputs.append(("folder", arch_dir / "hf"))
+            inputs = [("F32 GGUF", arch_dir / "model-f32.gguf"), ("folder", arch_dir / "hf")]
             for label, src in inputs:
                 for ty in a.types.split(","):
                     out = Path(tmp) / f"{arch_dir.name}-{label.replace(' ', '_')}-{ty}.gguf"

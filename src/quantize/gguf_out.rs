@@ -78,6 +78,16 @@ impl Kv {
         Self::new(key, ARRAY, &p)
     }
 
+    /// An array of `f32`.
+    pub fn f32s(key: &str, vs: &[f32]) -> Self {
+        let mut p = F32.to_le_bytes().to_vec();
+        p.extend_from_slice(&(vs.len() as u64).to_le_bytes());
+        for v in vs {
+            p.extend_from_slice(&v.to_le_bytes());
+        }
+        Self::new(key, ARRAY, &p)
+    }
+
     /// An array of `i32`.
     pub fn i32s(key: &str, vs: &[i32]) -> Self {
         let mut p = I32.to_le_bytes().to_vec();

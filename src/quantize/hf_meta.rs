@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::gguf_out::Kv;
+use super::spm_model;
 use crate::error::{Error, Result};
 use crate::model::config::Architecture;
 use crate::model::Config;
@@ -79,22 +80,79 @@ pub fn metadata(dir: &Path, cfg: &Config) -> Result<Vec<Kv>> {
     Ok(kvs)
 }
 
-/// `tokenizer.*` keys from tokenizer.json, tokenizer_config.json and chat_template.jinja.
+/// `tokenizer.*` keys from tokenizer.json (or, for a SentencePiece model,
+/// tokenizer.model), tokenizer_config.json and chat_template.jinja.
 fn tokenizer(dir: &Path, cfg: &Config) -> Result<Vec<Kv>> {
+    let tok_cfg = read_json(&dir.join("tokenizer_config.json"))?.unwrap_or_default();
     let path = dir.join("tokenizer.json");
-    let tok = read_json(&path)?.ok_or_else(|| Error::format(&path, "tokenizer.json is missing"))?;
-    let bad = |m: String| Error::format(&path, m);
-    let model = &tok["model"];
-    if model["byte_fallback"] == true {
-        return Err(bad(
-            "a SentencePiece tokenizer (BPE with byte_fallback) cannot be written to GGUF yet; \
-             convert the folder with llama.cpp's convert_hf_to_gguf.py and quantize that GGUF"
-                .into(),
-        ));
+    let tok = read_json(&path)?;
+    let spm = dir.join("tokenizer.model");
+    let byte_fallback = tok
+        .as_ref()
+        .is_some_and(|t| t["model"]["byte_fallback"] == true);
+    let (mut kvs, tokens) = if spm.exists() && (byte_fallback || tok.is_none()) {
+        sentencepiece_vocab(&spm, dir, cfg, &tok_cfg)?
+    } else {
+        let tok = tok.ok_or_else(|| Error::format(&path, "tokenizer.json is missing"))?;
+        if byte_fallback {
+            return Err(Error::format(
+                &path,
+                "a SentencePiece tokenizer (BPE with byte_fallback) needs its tokenizer.model beside it",
+            ));
+        }
+        bpe_vocab(&tok, &path, cfg)?
+    };
+    let id_of = |key: &str| -> Option<u32> {
+        let content = match &tok_cfg[key] {
+            Value::String(s) => s.clone(),
+            Value::Object(o) => o.get("content")?.as_str()?.to_string(),
+            _ => return None,
+        };
+        tokens.iter().position(|t| *t == content).map(|i| i as u32)
+    };
+    let bos = id_of("bos_token").or(cfg.bos_token_id);
+    let eos = id_of("eos_token").or(cfg.eos_token_ids.first().copied());
+    if let Some(id) = bos {
+        kvs.push(Kv::u32("tokenizer.ggml.bos_token_id", id));
     }
+    if let Some(id) = eos {
+        kvs.push(Kv::u32("tokenizer.ggml.eos_token_id", id));
+    }
+    if let Some(id) = id_of("unk_token") {
+        kvs.push(Kv::u32("tokenizer.ggml.unknown_token_id", id));
+    }
+    let config = read_json(&dir.join("config.json"))?.unwrap_or_default();
+    let pad = id_of("pad_token").or(config["pad_token_id"].as_u64().map(|i| i as u32));
+    if let Some(id) = pad.filter(|&i| (i as usize) < tokens.len()) {
+        kvs.push(Kv::u32("tokenizer.ggml.padding_token_id", id));
+    }
+    // The converter's LlamaModel (the families whose q/k rows it permutes)
+    // carries the tokenizer's add_prefix_space over.
+    if let Some(b) = tok_cfg["add_prefix_space"].as_bool() {
+        if cfg.architecture.gguf_permutes_qk() {
+            kvs.push(Kv::bool("tokenizer.ggml.add_space_prefix", b));
+        }
+    }
+    if let Some(b) = tok_cfg["add_bos_token"].as_bool() {
+        kvs.push(Kv::bool("tokenizer.ggml.add_bos_token", b));
+    }
+    if let Some(b) = tok_cfg["add_eos_token"].as_bool() {
+        kvs.push(Kv::bool("tokenizer.ggml.add_eos_token", b));
+    }
+    if let Some(t) = chat_template(dir, &tok_cfg)? {
+        kvs.push(Kv::str("tokenizer.chat_template", &t));
+    }
+    Ok(kvs)
+}
+
+/// A byte-level BPE vocabulary (`tokenizer.ggml.model = gpt2`): tokens,
+/// token types, merges and the pre-tokenizer's llama.cpp name; and the tokens.
+fn bpe_vocab(tok: &Value, path: &Path, cfg: &Config) -> Result<(Vec<Kv>, Vec<String>)> {
+    let bad = |m: String| Error::format(path, m);
+    let model = &tok["model"];
     if model["type"] != "BPE" {
         return Err(bad(
-            "only byte-level BPE tokenizers can be written to GGUF (model.type must be BPE)".into(),
+            "only byte-level BPE and SentencePiece tokenizers can be written to GGUF (model.type must be BPE)".into(),
         ));
     }
     let ignore_merges = model["ignore_merges"] == true;
@@ -115,8 +173,13 @@ fn tokenizer(dir: &Path, cfg: &Config) -> Result<Vec<Kv>> {
         let (Some(id), Some(content)) = (t["id"].as_u64(), t["content"].as_str()) else {
             return Err(bad("an added token lacks its id or content".into()));
         };
-        by_id.insert(id as usize, content.to_string());
-        let special = t["special"].as_bool().unwrap_or(false);
+        let special = t["special"].as_bool().unwrap_or(false) || looks_special(content);
+        let content = match special {
+            true => content.to_string(),
+            // The converter pre-normalizes user-defined spaces.
+            false => content.replace('\u{2581}', " "),
+        };
+        by_id.insert(id as usize, content);
         types.insert(id as usize, if special { CONTROL } else { USER_DEFINED });
     }
     if let Some(&max) = by_id.keys().max() {
@@ -154,45 +217,96 @@ fn tokenizer(dir: &Path, cfg: &Config) -> Result<Vec<Kv>> {
             _ => Err(bad("a merge is neither a string nor a pair".into())),
         })
         .collect::<Result<_>>()?;
-
-    let tok_cfg = read_json(&dir.join("tokenizer_config.json"))?.unwrap_or_default();
-    let id_of = |key: &str| -> Option<u32> {
-        let content = match &tok_cfg[key] {
-            Value::String(s) => s.clone(),
-            Value::Object(o) => o.get("content")?.as_str()?.to_string(),
-            _ => return None,
-        };
-        tokens.iter().position(|t| *t == content).map(|i| i as u32)
-    };
-    let bos = id_of("bos_token").or(cfg.bos_token_id);
-    let eos = id_of("eos_token").or(cfg.eos_token_ids.first().copied());
-
-    let mut kvs = vec![
+    let kvs = vec![
         Kv::str("tokenizer.ggml.model", "gpt2"),
         Kv::str("tokenizer.ggml.pre", pre),
         Kv::strings("tokenizer.ggml.tokens", &tokens),
         Kv::i32s("tokenizer.ggml.token_type", &token_types),
         Kv::strings("tokenizer.ggml.merges", &merges),
     ];
-    if let Some(id) = bos {
-        kvs.push(Kv::u32("tokenizer.ggml.bos_token_id", id));
+    Ok((kvs, tokens))
+}
+
+/// A SentencePiece vocabulary (`tokenizer.ggml.model = llama`) as
+/// convert_hf_to_gguf.py's `_create_vocab_sentencepiece` writes it: the
+/// pieces of tokenizer.model with their scores and types, then the added
+/// tokens of tokenizer_config.json (control when special, user-defined
+/// otherwise; for Phi-3 also tokenizer.json's, as its converter reads them),
+/// ids up to the model's vocabulary padded as unused; and the tokens.
+fn sentencepiece_vocab(
+    spm: &Path,
+    dir: &Path,
+    cfg: &Config,
+    tok_cfg: &Value,
+) -> Result<(Vec<Kv>, Vec<String>)> {
+    let bytes = std::fs::read(spm).map_err(|e| Error::io(spm, e))?;
+    let pieces = spm_model::pieces(&bytes)
+        .map_err(|m| Error::format(spm, format!("not a SentencePiece model: it {m}")))?;
+    let n = cfg.vocab_size;
+    let mut tokens: Vec<String> = (0..n).map(|i| format!("[PAD{i}]")).collect();
+    let mut scores = vec![-10000f32; n];
+    let mut types = vec![UNUSED; n];
+    for (id, p) in pieces.into_iter().enumerate().take(n) {
+        tokens[id] = p.text;
+        scores[id] = p.score;
+        types[id] = p.kind;
     }
-    if let Some(id) = eos {
-        kvs.push(Kv::u32("tokenizer.ggml.eos_token_id", id));
+    let added = dir.join("added_tokens.json");
+    if let Some(Value::Object(map)) = read_json(&added)? {
+        for (token, id) in map {
+            if let Some(id) = id.as_u64().map(|i| i as usize).filter(|&i| i < n) {
+                tokens[id] = token;
+                scores[id] = -1000.0;
+                types[id] = USER_DEFINED;
+            }
+        }
     }
-    if let Some(id) = id_of("unk_token") {
-        kvs.push(Kv::u32("tokenizer.ggml.unknown_token_id", id));
+    // Added tokens as tokenizer_config.json lists them, and for Phi-3 (whose
+    // converter reads both) as tokenizer.json does too.
+    let listed = tok_cfg["added_tokens_decoder"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(id, t)| Some((id.parse::<usize>().ok()?, t)));
+    let tok_json = match cfg.architecture {
+        Architecture::Phi3 => read_json(&dir.join("tokenizer.json"))?.unwrap_or_default(),
+        _ => Value::Null,
+    };
+    let in_json = tok_json["added_tokens"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["id"].as_u64()? as usize, t)));
+    for (id, t) in listed.chain(in_json).filter(|(id, _)| *id < n) {
+        let Some(content) = t["content"].as_str() else {
+            continue;
+        };
+        let special = t["special"].as_bool().unwrap_or(false) || looks_special(content);
+        tokens[id] = if special {
+            content.to_string()
+        } else {
+            content.replace('\u{2581}', " ")
+        };
+        scores[id] = -1000.0;
+        types[id] = if special { CONTROL } else { USER_DEFINED };
     }
-    if let Some(id) = id_of("pad_token") {
-        kvs.push(Kv::u32("tokenizer.ggml.padding_token_id", id));
-    }
-    if let Some(b) = tok_cfg["add_bos_token"].as_bool() {
-        kvs.push(Kv::bool("tokenizer.ggml.add_bos_token", b));
-    }
-    if let Some(t) = chat_template(dir, &tok_cfg)? {
-        kvs.push(Kv::str("tokenizer.chat_template", &t));
-    }
-    Ok(kvs)
+    let kvs = vec![
+        Kv::str("tokenizer.ggml.model", "llama"),
+        Kv::str("tokenizer.ggml.pre", "default"),
+        Kv::strings("tokenizer.ggml.tokens", &tokens),
+        Kv::f32s("tokenizer.ggml.scores", &scores),
+        Kv::i32s("tokenizer.ggml.token_type", &types),
+    ];
+    Ok((kvs, tokens))
+}
+
+/// convert_hf_to_gguf.py's `does_token_look_special`: tokens some models
+/// mark as not special but that ought to be control tokens.
+fn looks_special(t: &str) -> bool {
+    matches!(t, "<pad>" | "<mask>" | "<2mass>" | "[@BOS@]")
+        || (t.starts_with("<|") && t.ends_with("|>"))
+        || (t.starts_with("<｜") && t.ends_with("｜>"))
+        || (t.starts_with("<unused") && t.ends_with('>'))
 }
 
 /// llama.cpp's name for the pre-tokenizer: plain ByteLevel (GPT-2's split),

@@ -13,6 +13,7 @@ pub mod gguf_out;
 pub mod hf_meta;
 pub mod input;
 pub mod recipe;
+mod spm_model;
 pub mod target;
 
 use std::collections::BTreeMap;

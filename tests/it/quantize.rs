@@ -804,8 +804,8 @@ proptest::proptest! {
 }
 
 /// Folders a GGUF cannot describe are refused with one line naming the
-/// file: a norm-placement variant, a SentencePiece tokenizer (not written to
-/// GGUF yet), a tokenizer that is not byte-level BPE.
+/// file: a norm-placement variant, a SentencePiece tokenizer without its
+/// tokenizer.model, a tokenizer that is neither.
 #[test]
 fn folders_without_a_gguf_counterpart_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -830,7 +830,7 @@ fn folders_without_a_gguf_counterpart_are_refused() {
                 t["model"]["byte_fallback"] = serde_json::json!(true);
                 crate::common::write_json(&p, &t);
             }),
-            "tokenizer.json: a SentencePiece tokenizer (BPE with byte_fallback) cannot be written to GGUF yet",
+            "tokenizer.json: a SentencePiece tokenizer (BPE with byte_fallback) needs its tokenizer.model beside it",
         ),
         (
             "metaspace",
