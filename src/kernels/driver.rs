@@ -1,8 +1,9 @@
 //! Splits a matrix product into tasks of whole row groups on the kernel team.
 
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
+use super::cache;
 use super::formats::GROUP;
 use super::team;
 
@@ -47,8 +48,9 @@ pub(crate) fn run<K: GroupKernel>(
 }
 
 /// Groups per task: for decode, a few balanced tasks per thread (the weights
-/// stream once); for m > 1, ~64 KiB of weights (at least 4 groups) that
-/// stay in L2 while every activation row passes over them.
+/// stream once); for m > 1, a weight tile of [`prefill_tile_bytes`] (at least
+/// 4 groups) that stays in L2 while every activation row passes over it,
+/// with the task count a multiple of the thread count where tiles allow.
 fn groups_per_task(groups: usize, m: usize, group_bytes: usize) -> usize {
     let threads = team::threads();
     let n_tasks = if m == 1 {
@@ -60,8 +62,17 @@ fn groups_per_task(groups: usize, m: usize, group_bytes: usize) -> usize {
         }
     } else {
         // At least 4 groups, so that dense tiles can span 4 groups.
-        let per_chunk = (64 * 1024 / group_bytes.max(1)).max(4);
-        groups.div_ceil(per_chunk).max(threads.min(groups))
+        let per_chunk = (prefill_tile_bytes() / group_bytes.max(1)).max(4);
+        let n = groups.div_ceil(per_chunk).max(threads.min(groups));
+        n.div_ceil(threads) * threads
     };
-    groups.div_ceil(n_tasks)
+    groups.div_ceil(n_tasks.min(groups))
+}
+
+/// Weight bytes per prefill task: a quarter of the L2 cache the CPU
+/// reports (the rest holds the activation tile, the outputs and the next
+/// tile's first lines), or 64 KiB where it reports none.
+fn prefill_tile_bytes() -> usize {
+    static TILE: OnceLock<usize> = OnceLock::new();
+    *TILE.get_or_init(|| cache::l2_bytes().map_or(64 * 1024, |l2| (l2 / 4).max(64 * 1024)))
 }

@@ -10,7 +10,7 @@
 //! thread team ([`team`]; its size is rayon's thread count).
 //!
 //! Layers (imports point down only):
-//! * `format`, `error`, `isa`, `buffer`, `team`, `f16_row`: leaves.
+//! * `format`, `error`, `isa`, `buffer`, `cache`, `team`, `f16_row`: leaves.
 //! * `act`: activation quantization.
 //! * `ggml_f16`: llama.cpp's half-precision GELU table and f16 flash
 //!   attention, for agreeing with it on quantized models.
@@ -27,6 +27,7 @@
 mod act;
 mod attention;
 mod buffer;
+mod cache;
 mod driver;
 mod error;
 mod f16_row;

@@ -250,3 +250,37 @@ fn q5_k_matches_reference() {
 fn q6_k_matches_reference() {
     check_format(WeightFormat::Q6_K, 8);
 }
+
+/// AVX-512's 16-row tiles (two groups per register) and the 8-row tiles
+/// AVX2 runs give the same bits: integer sums are exact and the f32 steps
+/// are the same, lane for lane.
+#[test]
+fn every_simd_width_gives_the_same_bits() {
+    let isas: Vec<Isa> = Isa::available()
+        .into_iter()
+        .filter(|&i| i != Isa::Scalar)
+        .collect();
+    let mut rng = Rng::new(9);
+    for format in QUANT {
+        // 9 groups: four pairs and an odd one; m = 7: a 4-row and a 3-row tile.
+        let (rows, cols, m) = (67, 2 * format.block_values().max(256), 7);
+        let w = ggml_weights(&mut rng, format, rows, cols);
+        let x = activations(&mut rng, m, cols);
+        let p = PackedMatrix::from_ggml(format, rows, cols, &w).unwrap();
+        let outs: Vec<Vec<u32>> = isas
+            .iter()
+            .map(|&isa| {
+                let mut out = vec![f32::NAN; m * rows];
+                p.matmul_on(isa, &x, m, &mut out).unwrap();
+                out.iter().map(|v| v.to_bits()).collect()
+            })
+            .collect();
+        for (isa, out) in isas.iter().zip(&outs).skip(1) {
+            assert!(
+                out == &outs[0],
+                "{format}: {isa:?} differs from {:?}",
+                isas[0]
+            );
+        }
+    }
+}
