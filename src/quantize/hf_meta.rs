@@ -173,14 +173,9 @@ fn bpe_vocab(tok: &Value, path: &Path, cfg: &Config) -> Result<(Vec<Kv>, Vec<Str
         let (Some(id), Some(content)) = (t["id"].as_u64(), t["content"].as_str()) else {
             return Err(bad("an added token lacks its id or content".into()));
         };
-        let special = t["special"].as_bool().unwrap_or(false) || looks_special(content);
-        let content = match special {
-            true => content.to_string(),
-            // The converter pre-normalizes user-defined spaces.
-            false => content.replace('\u{2581}', " "),
-        };
+        let (content, kind) = added_token(t, content);
         by_id.insert(id as usize, content);
-        types.insert(id as usize, if special { CONTROL } else { USER_DEFINED });
+        types.insert(id as usize, kind);
     }
     if let Some(&max) = by_id.keys().max() {
         if max >= cfg.vocab_size {
@@ -281,14 +276,8 @@ fn sentencepiece_vocab(
         let Some(content) = t["content"].as_str() else {
             continue;
         };
-        let special = t["special"].as_bool().unwrap_or(false) || looks_special(content);
-        tokens[id] = if special {
-            content.to_string()
-        } else {
-            content.replace('\u{2581}', " ")
-        };
+        (tokens[id], types[id]) = added_token(t, content);
         scores[id] = -1000.0;
-        types[id] = if special { CONTROL } else { USER_DEFINED };
     }
     let kvs = vec![
         Kv::str("tokenizer.ggml.model", "llama"),
@@ -298,6 +287,17 @@ fn sentencepiece_vocab(
         Kv::i32s("tokenizer.ggml.token_type", &types),
     ];
     Ok((kvs, tokens))
+}
+
+/// An added token's text and type as the converter writes them: control
+/// when marked special or when it looks special, otherwise user-defined with
+/// its `▁` spaces pre-normalized to spaces.
+fn added_token(t: &Value, content: &str) -> (String, i32) {
+    if t["special"].as_bool().unwrap_or(false) || looks_special(content) {
+        (content.to_string(), CONTROL)
+    } else {
+        (content.replace('\u{2581}', " "), USER_DEFINED)
+    }
 }
 
 /// convert_hf_to_gguf.py's `does_token_look_special`: tokens some models
